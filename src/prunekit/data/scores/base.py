@@ -1,0 +1,106 @@
+"""The scorer contract and registry.
+
+A scorer maps an ``ExampleSet`` to one or more per-example score columns (float, length N, no NaN),
+documents each column's direction (``difficulty``: higher = harder; ``redundancy``; ``value``;
+``cluster-statistic``; ``random``) and may also return a cluster id per example and, for
+deduplication, the row each removed example duplicates.
+
+``__init__`` only stores parameters (unknown names are rejected); validation against the data
+happens in ``score``. Geometry scorers in one run share one k-means clustering through
+``ScoringContext``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from prunekit.errors import ConfigError
+from prunekit.io.examples import ExampleSet
+
+DIRECTIONS = ("difficulty", "redundancy", "value", "cluster-statistic", "random")
+
+
+@dataclass
+class ScoreResult:
+    columns: dict[str, np.ndarray]
+    directions: dict[str, str]
+    cluster: np.ndarray | None = None
+    duplicate_of: np.ndarray | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class ScoringContext:
+    """Shared state of one scoring run: the examples, the seed and the clustering cache."""
+
+    def __init__(self, examples: ExampleSet, *, seed: int = 0, show_progress: bool | None = None,
+                 clustering_params: dict[str, Any] | None = None) -> None:
+        self.examples = examples
+        self.seed = int(seed)
+        self.show_progress = show_progress
+        self.clustering_params = dict(clustering_params or {})
+        self._clusterings: dict[tuple, Any] = {}
+
+    def clustering(self, *, k: int, metric: str, sample: int, niter: int):
+        from prunekit.data.scores.geometry import fit_clusters
+
+        key = (k, metric, sample, niter, self.seed)
+        if key not in self._clusterings:
+            self._clusterings[key] = fit_clusters(
+                self.examples.embeddings, k, metric=metric, sample=sample, niter=niter,
+                seed=self.seed, show_progress=self.show_progress,
+            )
+        return self._clusterings[key]
+
+
+class Scorer:
+    """Base class. Subclasses set ``name``, ``defaults`` (parameter → default) and ``columns``
+    (column → direction), and implement ``_score``."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, Any]] = {}
+    columns: ClassVar[dict[str, str]] = {}
+    uses_clustering: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            valid = ", ".join(sorted(self.defaults)) or "none"
+            raise ConfigError(
+                f"scorer {self.name!r} has no parameter {unknown[0]!r}; its parameters: {valid}"
+            )
+        self.params = {**self.defaults, **{k: v for k, v in params.items()}}
+
+    def score(self, examples: ExampleSet, context: ScoringContext | None = None) -> ScoreResult:
+        ctx = context or ScoringContext(examples)
+        res = self._score(examples, ctx)
+        n = len(examples)
+        for col, values in res.columns.items():
+            # The contract every scorer keeps; a violation is a bug in prunekit, not bad input.
+            if values.shape != (n,) or not np.isfinite(values).all():
+                raise RuntimeError(f"scorer {self.name} produced an invalid column {col}")
+        return res
+
+    def _score(self, examples: ExampleSet, ctx: ScoringContext) -> ScoreResult:  # pragma: no cover
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"
+
+
+SCORERS: dict[str, type[Scorer]] = {}
+
+
+def register(cls: type[Scorer]) -> type[Scorer]:
+    SCORERS[cls.name] = cls
+    return cls
+
+
+def get_scorer(name: str, **params: Any) -> Scorer:
+    if name not in SCORERS:
+        raise ConfigError(f"unknown scorer {name!r}; valid scorers: {', '.join(sorted(SCORERS))}")
+    return SCORERS[name](**params)

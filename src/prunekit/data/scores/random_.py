@@ -1,0 +1,22 @@
+"""``random``: a uniform [0, 1) score per example from the run's seed (direction: random).
+
+Selecting the "hardest" by it is a seeded uniform random subset: the baseline every comparison
+must include."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prunekit.data.scores.base import Scorer, ScoreResult, ScoringContext, register
+from prunekit.io.examples import ExampleSet
+
+
+@register
+class RandomScorer(Scorer):
+    name = "random"
+    summary = "seeded uniform [0, 1) score (baseline)"
+    columns = {"random": "random"}
+
+    def _score(self, examples: ExampleSet, ctx: ScoringContext) -> ScoreResult:
+        rng = np.random.default_rng(ctx.seed)
+        return ScoreResult({"random": rng.random(len(examples))}, dict(self.columns))

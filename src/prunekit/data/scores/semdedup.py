@@ -1,0 +1,184 @@
+"""SemDeDup: semantic near-duplicates within k-means clusters (Abbas et al., 2023).
+
+Inside each cluster, members are ordered by the keep policy (``hard``: farthest from the centroid
+first; ``easy``: nearest first; ``random``). Member j is removed when its cosine similarity to an
+*earlier member that is kept* exceeds ``1 - eps``; it then records that kept member as the example
+it duplicates. (The public code removes j when any earlier member is close, even a removed one;
+this project's rule guarantees every removal points at a kept example.)
+
+Output per example: ``duplicate_of`` (row of the kept example, -1 if kept) and the score column
+``semdedup`` = max cosine similarity to any earlier member of its cluster in keep order
+(the public statistic M_j; -1 for a cluster's first member). It is a **redundancy**, not a
+difficulty: higher = more redundant.
+
+The cluster similarity matrix is computed in row blocks against earlier members only, so memory
+stays at ``block × cluster size`` and roughly half of the products are skipped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prunekit._progress import progress
+from prunekit.errors import ConfigError
+from prunekit.io.arrays import gather_rows, release
+
+POLICIES = ("hard", "easy", "random")
+_RELEASE_BYTES = 256 << 20
+
+
+def keep_order(rows: np.ndarray, distance: np.ndarray, policy: str, rng: np.random.Generator) -> np.ndarray:
+    """Order of a cluster's members (``rows`` ascending) under the keep policy; ties by row."""
+    if policy == "hard":
+        return rows[np.lexsort((rows, -distance[rows]))]
+    if policy == "easy":
+        return rows[np.lexsort((rows, distance[rows]))]
+    return rows[rng.permutation(len(rows))]
+
+
+def check_eps(eps: float) -> float:
+    if not (0.0 <= float(eps) < 1.0):
+        raise ConfigError(f"eps must be in [0, 1), got {eps}")
+    return float(eps)
+
+
+def check_policy(policy: str) -> str:
+    if policy not in POLICIES:
+        raise ConfigError(f"unknown keep policy {policy!r}; valid policies: {', '.join(POLICIES)}")
+    return policy
+
+
+def _dedup_cluster(E: np.ndarray, thr: float, block: int, tri: np.ndarray):
+    """Greedy near-duplicate removal on one cluster's unit rows ``E`` (in keep order).
+
+    Returns (local index of the kept duplicate or -1, max similarity to earlier members)."""
+    m = E.shape[0]
+    kept = np.ones(m, dtype=bool)
+    dup = np.full(m, -1, dtype=np.int64)
+    msim = np.full(m, -1.0, dtype=np.float32)
+    for b in range(0, m, block):
+        e = min(m, b + block)
+        S = E[b:e] @ E[:e].T  # (e-b, e): similarities to every member up to this block's end
+        S[:, b:e][tri[: e - b, : e - b]] = -np.inf  # only earlier members count
+        M = S.max(axis=1)
+        msim[b:e] = np.maximum(M, -1.0)
+        for r in np.flatnonzero(M > thr):
+            j = b + r
+            cols = np.flatnonzero(S[r, :j] > thr)
+            cols = cols[kept[cols]]
+            if len(cols):
+                kept[j] = False
+                dup[j] = cols[np.argmax(S[r, cols])]
+    return dup, msim
+
+
+def semdedup(
+    X: np.ndarray,
+    assign: np.ndarray,
+    distance: np.ndarray,
+    k: int,
+    *,
+    eps: float = 0.05,
+    policy: str = "hard",
+    seed: int = 0,
+    block: int = 1024,
+    show_progress: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Blocked SemDeDup over clusters. Returns ``(duplicate_of (N,) int64, semdedup (N,) float32)``."""
+    eps = check_eps(eps)
+    check_policy(policy)
+    n = X.shape[0]
+    thr = 1.0 - eps
+    rng = np.random.default_rng(seed)
+    order = np.argsort(assign, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(assign, minlength=k))])
+    dup_of = np.full(n, -1, dtype=np.int64)
+    msim = np.full(n, -1.0, dtype=np.float32)
+    tri = np.triu(np.ones((block, block), dtype=bool))
+    gathered = 0
+    with progress(n, f"SemDeDup in {k} clusters", show_progress) as advance:
+        for c in range(k):
+            members = order[bounds[c] : bounds[c + 1]]
+            if len(members) < 2:
+                advance(len(members))
+                continue
+            rows = keep_order(members, distance, policy, rng)
+            E = gather_rows(X, rows, normalize=True, release_pages=False)
+            gathered += E.nbytes
+            if gathered > _RELEASE_BYTES:
+                release(X)
+                gathered = 0
+            dup, ms = _dedup_cluster(E, thr, block, tri)
+            removed = dup >= 0
+            dup_of[rows[removed]] = rows[dup[removed]]
+            msim[rows] = ms
+            advance(len(members))
+    release(X)
+    return dup_of, msim
+
+
+def semdedup_reference(
+    X: np.ndarray, assign: np.ndarray, distance: np.ndarray, k: int, *, eps: float = 0.05,
+    policy: str = "hard", seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Slow, obvious implementation (full cosine matrix per cluster, a Python loop over pairs),
+    kept for tests and benchmarks: the fast path must agree with it."""
+    n = X.shape[0]
+    thr = 1.0 - eps
+    rng = np.random.default_rng(seed)
+    dup_of = np.full(n, -1, dtype=np.int64)
+    msim = np.full(n, -1.0, dtype=np.float32)
+    Xf = np.asarray(X, dtype=np.float64)
+    Xf = Xf / np.linalg.norm(Xf, axis=1, keepdims=True)
+    order = np.argsort(assign, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(assign, minlength=k))])
+    for c in range(k):
+        members = order[bounds[c] : bounds[c + 1]]
+        if len(members) < 2:
+            continue
+        rows = keep_order(members, distance, policy, rng)
+        S = Xf[rows] @ Xf[rows].T
+        kept: list[int] = []
+        for j in range(len(rows)):
+            if j:
+                msim[rows[j]] = S[j, :j].max()
+            best, best_sim = -1, thr
+            for i in kept:
+                if S[j, i] > best_sim:
+                    best, best_sim = i, S[j, i]
+            if best >= 0:
+                dup_of[rows[j]] = rows[best]
+            else:
+                kept.append(j)
+    return dup_of, msim
+
+
+from prunekit.data.scores.base import Scorer, ScoreResult, ScoringContext, register  # noqa: E402
+from prunekit.data.scores.geometry import CLUSTER_DEFAULTS, context_clustering  # noqa: E402
+from prunekit.io.examples import ExampleSet  # noqa: E402
+
+
+@register
+class SemDeDupScorer(Scorer):
+    name = "semdedup"
+    summary = "near-duplicates within k-means clusters (redundancy + duplicate_of)"
+    defaults = {**CLUSTER_DEFAULTS, "eps": 0.05, "policy": "hard"}
+    columns = {"semdedup": "redundancy"}
+    uses_clustering = True
+
+    def _score(self, examples: ExampleSet, ctx: ScoringContext) -> ScoreResult:
+        eps = check_eps(self.params["eps"])
+        policy = check_policy(self.params["policy"])
+        if self.params["metric"] != "cosine" or ctx.clustering_params.get("metric", "cosine") != "cosine":
+            raise ConfigError("semdedup works on cosine similarity: use metric='cosine'")
+        cl = context_clustering(self, examples, ctx)
+        dup, ms = semdedup(
+            examples.embeddings, cl.assign, cl.distance, cl.k, eps=eps, policy=policy,
+            seed=ctx.seed, show_progress=ctx.show_progress,
+        )
+        return ScoreResult(
+            {"semdedup": ms.astype(np.float64)}, dict(self.columns), cluster=cl.assign,
+            duplicate_of=dup,
+            info={"clustering": cl.params, "eps": eps, "policy": policy,
+                  "n_duplicates": int((dup >= 0).sum())},
+        )

@@ -1,0 +1,43 @@
+"""Atomic file writes: write to a temporary file beside the target, then rename.
+
+A crash or an error midway never leaves a half-written result under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from prunekit.errors import InputError
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early, before any work, when ``path`` cannot be written."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise InputError(f"output path {p} is a directory, expected a file name")
+    if not parent.exists():
+        raise InputError(f"cannot write {p}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"cannot write {p}: directory {parent} is not writable")
+    return p
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path; on success it is renamed to ``path``, on error removed."""
+    target = check_writable(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
