@@ -43,10 +43,12 @@ def _row(local: int, start: int, idx: np.ndarray | None) -> int:
     return int(idx[local]) if idx is not None else local + start
 
 
-def as_float32_block(block: np.ndarray, start: int = 0, idx: np.ndarray | None = None) -> np.ndarray:
-    """Copy a block to contiguous float32 and reject NaN/inf, naming the first bad row
-    (``start + i``, or ``idx[i]`` for gathered rows)."""
-    out = np.ascontiguousarray(block, dtype=np.float32)
+def as_float32_block(
+    block: np.ndarray, start: int = 0, idx: np.ndarray | None = None, *, copy: bool = True
+) -> np.ndarray:
+    """A contiguous float32 block (a private copy unless ``copy=False`` and ``block`` already is
+    one); NaN/inf are rejected naming the first bad row (``start + i``, or ``idx[i]``)."""
+    out = np.array(block, dtype=np.float32, order="C", copy=True if copy else None)
     if not np.isfinite(out).all():
         bad = _row(int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0]), start, idx)
         raise InputError(f"embeddings contain NaN or inf (first at row {bad})")
@@ -90,7 +92,8 @@ def gather_rows(
     With ``release_pages=False`` the caller releases mapped pages itself (in larger batches)."""
     if len(idx) == 0:
         return np.zeros((0, X.shape[1]), np.float32)
-    block = as_float32_block(X[idx], idx=idx)
+    # fancy indexing already made a private copy
+    block = as_float32_block(X[idx], idx=idx, copy=False)
     if release_pages:
         release(X)
     if normalize:

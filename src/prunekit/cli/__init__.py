@@ -1,0 +1,80 @@
+"""The ``prunekit`` command line: thin Typer commands over the public API.
+
+Errors that are the user's (``PrunekitError``) print one line and exit 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from prunekit._version import __version__
+
+app = typer.Typer(
+    name="prunekit",
+    help="Remove redundancy from ML work: prune training examples (more to come: tables, weights).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"prunekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """prunekit command line."""
+
+
+def _register() -> None:
+    from prunekit.cli import data, datasets, demo  # noqa: F401
+
+    app.add_typer(data.app, name="data")
+    app.add_typer(datasets.app, name="datasets")
+    app.command("demo")(demo.demo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from prunekit.errors import PrunekitError
+
+    _register()
+    try:
+        app(args=argv, standalone_mode=False)
+    except PrunekitError as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        return 2
+    except KeyboardInterrupt:
+        typer.secho("interrupted", err=True, fg="red")
+        return 130
+    except MemoryError:
+        typer.secho("error: out of memory (try a smaller --sample or a memory-mapped .npy)", err=True, fg="red")
+        return 2
+    except OSError as exc:
+        typer.secho(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True, fg="red")
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.secho("aborted", err=True, fg="red")
+        return 1
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            msg = exc.format_message()
+            typer.secho(f"error: {msg}", err=True, fg="red")
+            return exc.exit_code
+        raise
+    return 0
+
+
+def entry() -> None:  # console script
+    sys.exit(main())

