@@ -29,7 +29,7 @@ def tensor_dataset(X: np.ndarray, y: np.ndarray):
 
 
 class Counting(torch.nn.Module):
-    """A small seeded encoder (with dropout, which eval mode must switch off) that counts calls."""
+    """A small seeded encoder that counts the rows it encodes; its dropout must be off in eval."""
 
     def __init__(self, seed: int = 0) -> None:
         super().__init__()
@@ -37,10 +37,10 @@ class Counting(torch.nn.Module):
         self.net = torch.nn.Sequential(
             torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.Tanh(), torch.nn.Dropout(0.5)
         )
-        self.calls = 0
+        self.rows = 0
 
     def forward(self, x):
-        self.calls += 1
+        self.rows += len(x)
         return self.net(x)
 
 
@@ -74,7 +74,7 @@ def test_module_encoder_matches_manual_and_is_cached(digits, tmp_path) -> None:
     enc = Counting()
     enc.train()  # the adapter must use eval mode and then restore this
     ex = from_torch_dataset(tensor_dataset(X, y), enc, batch_size=128, cache_dir=tmp_path)
-    assert enc.training and enc.calls == 3  # ceil(300 / 128) batches
+    assert enc.training and enc.rows == 300
     with torch.no_grad():
         want = enc.eval().net(torch.from_numpy(X)).numpy()
     enc.train()
@@ -83,7 +83,7 @@ def test_module_encoder_matches_manual_and_is_cached(digits, tmp_path) -> None:
     np.testing.assert_array_equal(ex.labels, y)
 
     again = from_torch_dataset(tensor_dataset(X, y), enc, batch_size=50, cache_dir=tmp_path)
-    assert enc.calls == 3  # a cache hit, whatever the batch size
+    assert enc.rows == 300  # a cache hit, whatever the batch size
     np.testing.assert_array_equal(again.embeddings, ex.embeddings)
     assert len(list(tmp_path.glob("*.npy"))) == 1
 
@@ -95,16 +95,39 @@ def test_changed_data_or_weights_make_new_entries(digits, tmp_path) -> None:
     X2 = X.copy()
     X2[0, 0, 0, 0] += 0.5  # one pixel
     changed = from_torch_dataset(tensor_dataset(X2, y), enc, cache_dir=tmp_path)
-    assert enc.calls == 2 and len(list(tmp_path.glob("*.npy"))) == 2
+    assert enc.rows == 600 and len(list(tmp_path.glob("*.npy"))) == 2
     with torch.no_grad():
-        np.testing.assert_allclose(changed.embeddings[0], enc.eval().net(torch.from_numpy(X2[:1]))[0],
-                                   rtol=1e-6, atol=1e-6)
+        want = enc.eval().net(torch.from_numpy(X2[:1]))[0]
+    np.testing.assert_allclose(changed.embeddings[0], want, rtol=1e-6, atol=1e-6)
     other = Counting(seed=1)
     from_torch_dataset(tensor_dataset(X, y), other, cache_dir=tmp_path)
-    assert other.calls == 1 and len(list(tmp_path.glob("*.npy"))) == 3
+    assert other.rows == 300 and len(list(tmp_path.glob("*.npy"))) == 3
     # Labels do not change embeddings, so new labels reuse the entry.
     from_torch_dataset(tensor_dataset(X, (y + 1) % 10), enc, cache_dir=tmp_path)
-    assert enc.calls == 2
+    assert enc.rows == 600
+
+
+def test_large_datasets_are_read_twice_not_held(digits, tmp_path, monkeypatch) -> None:
+    X, y = digits
+    monkeypatch.setattr(adapters, "_KEEP_BYTES", 0)  # pretend the inputs exceed the memory budget
+    enc = Counting()
+    ex = from_torch_dataset(tensor_dataset(X, y), enc, batch_size=64, cache_dir=tmp_path)
+    with torch.no_grad():
+        np.testing.assert_allclose(ex.embeddings, enc.eval().net(torch.from_numpy(X)),
+                                   rtol=1e-6, atol=1e-6)
+
+    class Shrinking(torch.utils.data.IterableDataset):
+        """Yields one item fewer on each read, like a dataset edited between two reads."""
+
+        def __init__(self) -> None:
+            self.n = 100
+
+        def __iter__(self):
+            self.n -= 1
+            return iter([(torch.from_numpy(X[i]), int(y[i])) for i in range(self.n)])
+
+    with pytest.raises(InputError, match="changed between two reads"):
+        from_torch_dataset(Shrinking(), enc, batch_size=64, cache_dir=tmp_path)
 
 
 def test_callable_encoder_needs_an_id(digits, tmp_path) -> None:
@@ -117,7 +140,8 @@ def test_callable_encoder_needs_an_id(digits, tmp_path) -> None:
 
     with pytest.raises(ConfigError, match="encoder_id"):
         from_torch_dataset(tensor_dataset(X, y), mean_rows, cache_dir=tmp_path)
-    ex = from_torch_dataset(tensor_dataset(X, y), mean_rows, encoder_id="mean-v1", cache_dir=tmp_path)
+    ds = tensor_dataset(X, y)
+    ex = from_torch_dataset(ds, mean_rows, encoder_id="mean-v1", cache_dir=tmp_path)
     np.testing.assert_allclose(ex.embeddings[:, 0], X.reshape(300, -1).mean(1), rtol=1e-6)
     from_torch_dataset(tensor_dataset(X, y), mean_rows, encoder_id="mean-v1", cache_dir=tmp_path)
     assert sum(calls) == 300
@@ -161,7 +185,9 @@ def saved(tmp_path, reviews):
     return path
 
 
-def test_hf_text_column_gives_cached_minilm_embeddings(saved, reviews, tmp_path, monkeypatch) -> None:
+def test_hf_text_column_gives_cached_minilm_embeddings(
+    saved, reviews, tmp_path, monkeypatch
+) -> None:
     texts, labels = reviews
     cache = tmp_path / "cache"
     ex = from_hf_dataset(saved, text_column="text", cache_dir=cache)
@@ -182,7 +208,8 @@ def test_hf_text_column_gives_cached_minilm_embeddings(saved, reviews, tmp_path,
 def test_hf_feature_column_and_callable_encoder(tmp_path, reviews) -> None:
     texts, labels = reviews
     rows = np.arange(40, dtype=np.float32).reshape(20, 2)
-    ds = hf.Dataset.from_dict({"f": rows.tolist(), "text": texts, "y": labels}).select(range(19, -1, -1))
+    ds = hf.Dataset.from_dict({"f": rows.tolist(), "text": texts, "y": labels})
+    ds = ds.select(range(19, -1, -1))
     ex = from_hf_dataset(ds, feature_column="f", label_column="y")
     np.testing.assert_array_equal(ex.embeddings, rows[::-1])  # the selection's order is kept
     np.testing.assert_array_equal(ex.labels, labels[::-1])
@@ -220,7 +247,8 @@ def test_hf_errors(saved, monkeypatch) -> None:
 def test_core_imports_without_torch_or_datasets() -> None:
     code = (
         "import sys, prunekit.io.adapters, prunekit.datasets\n"
-        "print(sorted(m for m in ('torch', 'datasets', 'sentence_transformers') if m in sys.modules))"
+        "mods = ('torch', 'datasets', 'sentence_transformers')\n"
+        "print(sorted(m for m in mods if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

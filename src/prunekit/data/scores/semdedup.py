@@ -81,7 +81,7 @@ def semdedup(
     eps: float = 0.05,
     policy: str = "hard",
     seed: int = 0,
-    block: int = 1024,
+    block: int = 256,
     show_progress: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Blocked SemDeDup over clusters. Returns ``(duplicate_of (N,) int64, semdedup (N,) float32)``."""
