@@ -10,7 +10,7 @@ import pytest
 from scipy.optimize import minimize
 
 from prunekit.data import score, select
-from prunekit.data.scores.geometry import Clustering, cluster_statistics, fit_clusters
+from prunekit.data.scores.geometry import Clustering, cluster_statistics
 from prunekit.data.select import capped_simplex_projection, dbp_quotas
 from prunekit.errors import ConfigError, InputError
 from prunekit.io.examples import from_arrays
@@ -106,10 +106,12 @@ def test_projection_matches_slsqp(seed):
         lambda v: ((v - t) ** 2).sum(), x0=np.clip(np.full(12, total / 12), lo, hi),
         jac=lambda v: 2 * (v - t), method="SLSQP", bounds=list(zip(lo, hi)),
         constraints=[{"type": "eq", "fun": lambda v: v.sum() - total, "jac": lambda v: np.ones_like(v)}],
-        options={"ftol": 1e-14, "maxiter": 500},
+        options={"ftol": 1e-10, "maxiter": 500},
     )
     assert res.success, res.message
     np.testing.assert_allclose(x, res.x, atol=1e-6)
+    # and ours is at least as good (bisection to machine precision vs SLSQP's tolerance)
+    assert ((x - t) ** 2).sum() <= ((res.x - t) ** 2).sum() + 1e-9
     assert abs(x.sum() - total) < 1e-6
     assert (x >= lo - 1e-12).all() and (x <= hi + 1e-12).all()
 
@@ -170,35 +172,49 @@ def test_quotas_sum_and_bounds(seed):
 
 
 def tight_and_loose(seed=0):
-    """8 clusters of 200 around random unit centres: 4 tight (σ = 0.02), 4 loose (σ = 0.12)."""
+    """8 clusters of 200 around orthonormal centres in 16-D: even ones tight (σ = 0.02 per
+    coordinate), odd ones loose (σ = 0.08)."""
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(8, 16))
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    sigma = np.array([0.02, 0.12] * 4)
+    centres = np.linalg.qr(rng.normal(size=(16, 8)))[0].T
+    sigma = np.array([0.02, 0.08] * 4)
     X = np.concatenate([c + s * rng.normal(size=(200, 16)) for c, s in zip(centres, sigma)])
-    truth = np.repeat(np.arange(8), 200)
+    truth = np.repeat(np.arange(8), 200).astype(np.int32)
     return X.astype(np.float32), truth, sigma > 0.05
+
+
+def planted_clustering(X, truth) -> Clustering:
+    """The planted clusters as a ``Clustering`` (spherical centroids, cosine distances)."""
+    E = X / np.linalg.norm(X, axis=1, keepdims=True)
+    c = np.stack([E[truth == j].mean(axis=0) for j in range(truth.max() + 1)])
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+    return Clustering(c.astype(np.float32), truth, (1 - (E * c[truth]).sum(axis=1)).astype(np.float32), "cosine")
 
 
 def test_loose_clusters_get_larger_quotas():
     X, truth, loose = tight_and_loose()
-    cl = fit_clusters(X, 8, seed=0)
-    # the clustering recovers the planted clusters; map each planted cluster to its k-means id
-    ids = np.array([np.bincount(cl.assign[truth == j], minlength=8).argmax() for j in range(8)])
-    assert sorted(ids.tolist()) == list(range(8))
-    st = cluster_statistics(cl)
-    assert st["d_intra"][ids[loose]].min() > 3 * st["d_intra"][ids[~loose]].max()
-    for m in (400, 800):
+    st = cluster_statistics(planted_clustering(X, truth))
+    assert st["d_intra"][loose].min() > 3 * st["d_intra"][~loose].max()
+    assert st["complexity"][loose].min() > st["complexity"][~loose].max()
+    for m in (100, 400, 800, 1200):
         q = dbp_quotas(st["size"], st["complexity"], m)
         assert q.sum() == m
-        assert q[ids[loose]].min() > q[ids[~loose]].max(), q
+        assert (q <= st["size"]).all()
+        assert q[loose].min() > q[~loose].max(), (m, q)
+        # the lower bound floor(m / K · 0.5) holds for the tight clusters too
+        assert q[~loose].min() >= min(np.floor(m / 8 * 0.5), 199)
 
-    # the same through score → select
-    table = score(from_arrays(X), "density", k=8, seed=0)
+
+def test_loose_clusters_keep_more_through_the_pipeline():
+    X, truth, loose = tight_and_loose()
+    # k-means with random initialisation can split one planted cluster and merge two others
+    # (a local optimum): seed 1 recovers the planted clusters, checked here as a precondition.
+    table = score(from_arrays(X), "density", k=8, seed=1)
+    ids = np.array([np.bincount(table.cluster[truth == j], minlength=8).argmax() for j in range(8)])
+    assert sorted(ids.tolist()) == list(range(8)), "precondition: k-means recovers the planted clusters"
     out = select(table, "dbp", 0.25)
     kept = np.bincount(table.cluster[out.keep], minlength=8)
     assert kept.sum() == 400
-    assert kept[ids[loose]].min() > kept[ids[~loose]].max()
+    assert kept[ids[loose]].min() > kept[ids[~loose]].max(), kept
 
 
 def test_dbp_selector_keeps_quota_hardest_per_cluster(scored_table):

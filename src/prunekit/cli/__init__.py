@@ -65,13 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.secho("aborted", err=True, fg="red")
         return 1
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:
+        # Usage errors (missing option, bad value) come from the click Typer vendors; match them
+        # by shape rather than by a private import path.
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             msg = exc.format_message()
-            typer.secho(f"error: {msg}", err=True, fg="red")
-            return exc.exit_code
+            if msg:  # empty when the help was shown for a bare command group
+                typer.secho(f"error: {msg} (see --help)", err=True, fg="red")
+            return 2
         raise
     return 0
 
