@@ -55,7 +55,15 @@ def make_data(n: int, seed: int = 0) -> Path:
     return path
 
 
-PRUNEKIT_CHILD = r"""
+HWM = r"""
+def peak_rss_kb():
+    # VmHWM is this process image's own peak (ru_maxrss would carry the parent's over exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+"""
+
+PRUNEKIT_CHILD = HWM + r"""
 import json, sys, time
 t0 = time.perf_counter()
 from prunekit.io import read_examples
@@ -67,12 +75,12 @@ table = score(ex, ["prototypicality", "semdedup", "density"], k=int(sys.argv[2])
 sel = select(table, "dbp", float(sys.argv[4]), dedup=True)
 t2 = time.perf_counter()
 runs = {r["method"]: r["seconds"] for r in table.meta["scorers"]}
-print(json.dumps({"pipeline_s": t2 - t1, "import_s": t1 - t0, "kept": int(sel.keep.sum()),
+print(json.dumps({"peak_rss_kb": peak_rss_kb(), "pipeline_s": t2 - t1, "import_s": t1 - t0, "kept": int(sel.keep.sum()),
                   "duplicates": int((table.duplicate_of >= 0).sum()), "stages": runs,
                   "dup": table.duplicate_of.tolist() if len(table) <= 200000 else None}))
 """
 
-REFERENCE_CHILD = r"""
+REFERENCE_CHILD = HWM + r"""
 import json, sys, time
 import numpy as np
 t0 = time.perf_counter()
@@ -113,7 +121,7 @@ for _ in range(200):
     else: hi = mid
 q = np.floor(np.clip(P * m - hi, lb, sizes)).astype(int)
 t2 = time.perf_counter()
-print(json.dumps({"pipeline_s": t2 - t1, "import_s": t1 - t0, "kept": int(q.sum()),
+print(json.dumps({"peak_rss_kb": peak_rss_kb(), "pipeline_s": t2 - t1, "import_s": t1 - t0, "kept": int(q.sum()),
                   "duplicates": int((dup >= 0).sum()), "stages": {},
                   "dup": dup.tolist() if len(X) <= 200000 else None}))
 """
@@ -123,13 +131,13 @@ def run_child(code: str, args: list[str]) -> dict:
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True)
     out = proc.stdout.read()
-    _, status, ru = os.wait4(proc.pid, 0)
+    _, status, _ = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     if status != 0:
         raise SystemExit(f"child failed with status {status}")
     res = json.loads(out.strip().splitlines()[-1])
     res["wall_s"] = wall
-    res["peak_rss_mb"] = ru.ru_maxrss / 1024  # Linux: KiB
+    res["peak_rss_mb"] = res.pop("peak_rss_kb") / 1024
     return res
 
 

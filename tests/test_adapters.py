@@ -129,6 +129,19 @@ def test_large_datasets_are_read_twice_not_held(digits, tmp_path, monkeypatch) -
     with pytest.raises(InputError, match="changed between two reads"):
         from_torch_dataset(Shrinking(), enc, batch_size=64, cache_dir=tmp_path)
 
+    class Augmented(torch.utils.data.Dataset):
+        """Random noise on every read: same length, different inputs."""
+
+        def __len__(self):
+            return 100
+
+        def __getitem__(self, i):
+            return torch.from_numpy(X[i]) + torch.rand(1), int(y[i])
+
+    with pytest.raises(InputError, match="no random augmentation"):
+        from_torch_dataset(Augmented(), enc, batch_size=64, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 1  # only the first, deterministic data set
+
 
 def test_callable_encoder_needs_an_id(digits, tmp_path) -> None:
     X, y = digits

@@ -206,9 +206,10 @@ def test_loose_clusters_get_larger_quotas():
 
 def test_loose_clusters_keep_more_through_the_pipeline():
     X, truth, loose = tight_and_loose()
-    # k-means with random initialisation can split one planted cluster and merge two others
-    # (a local optimum): seed 1 recovers the planted clusters, checked here as a precondition.
-    table = score(from_arrays(X), "density", k=8, seed=1)
+    # faiss k-means (random initialisation, one run) splits one planted cluster and merges two
+    # others for about half of the seeds even here (a local optimum); seed 0 recovers the planted
+    # clusters, checked as a precondition so a change of clustering shows up as such.
+    table = score(from_arrays(X), "density", k=8, seed=0)
     ids = np.array([np.bincount(table.cluster[truth == j], minlength=8).argmax() for j in range(8)])
     assert sorted(ids.tolist()) == list(range(8)), "precondition: k-means recovers the planted clusters"
     out = select(table, "dbp", 0.25)

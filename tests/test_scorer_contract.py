@@ -217,3 +217,13 @@ def test_zero_row_with_cosine(name):
     else:
         table = score(from_arrays(X), name, **({"k": 3} if "k" in cls.defaults else {}))
         assert all(np.isfinite(v).all() for v in table.scores.values())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_wrongly_typed_parameters(name, mixture):
+    """Every declared parameter given a value of the wrong kind fails as a PrunekitError (the CLI
+    prints it as one line), never as a TypeError/ValueError from deep inside."""
+    for param in SCORERS[name].defaults:
+        for bad in ("not-a-value", [1, 2], -1):
+            with pytest.raises(PrunekitError):
+                score(mixture, name, **{**params_for(name), param: bad})

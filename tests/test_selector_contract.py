@@ -295,3 +295,19 @@ def test_default_score_is_first_difficulty_column(scored_table):
                    meta={"directions": {"r": "redundancy"}})
     with pytest.raises(InputError, match="score=<column>"):
         select(t, "hardest", count=2)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_wrongly_typed_parameters(name, scored_table):
+    """Every declared parameter given a value of the wrong kind fails as a PrunekitError."""
+    from prunekit.errors import PrunekitError
+
+    for param in SELECTORS[name].defaults:
+        for bad in ("not-a-value", [1, 2]):
+            with pytest.raises(PrunekitError):
+                do_select(scored_table, name, keep=0.3, **{param: bad})
+
+
+def test_offset_budget_larger_than_eligible(scored_table):
+    with pytest.raises(InputError, match="eligible"):
+        select(scored_table, "offset", 0.95, beta=0.1)

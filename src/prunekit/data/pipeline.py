@@ -200,6 +200,15 @@ def export(
         from prunekit.io.examples import _read_table
 
         t = _read_table(Path(path), examples.source["format"]).take(rows)
+        if target == "csv":
+            import pyarrow.types as pat
+
+            nested = [f.name for f in t.schema if pat.is_nested(f.type)]
+            if nested:
+                raise InputError(
+                    f"cannot export as csv: column {nested[0]!r} holds lists ({t.schema.field(nested[0]).type}), "
+                    "which CSV cannot store; use format='parquet' or 'npy'"
+                )
         with atomic_path(out) as tmp:
             if target == "parquet":
                 import pyarrow.parquet as pq

@@ -49,7 +49,7 @@ class ScoreTable:
 
     def column(self, name: str) -> np.ndarray:
         """A score column by name, with an error listing the available ones."""
-        if name not in self.scores:
+        if not isinstance(name, str) or name not in self.scores:
             have = ", ".join(self.scores) or "none"
             raise InputError(f"no score column {name!r}; available score columns: {have}")
         return self.scores[name]

@@ -204,6 +204,12 @@ def _batches(
         yield np.stack(xs), ys
 
 
+def _hash_batch(h: Any, xb: np.ndarray, *, first: bool) -> None:
+    if first:
+        h.update(f"float32{xb.shape[1:]}".encode())  # item shape only: batch size is not data
+    h.update(xb.tobytes())
+
+
 def _module_digest(module: Any) -> str:
     """SHA-256 of a module's class, repr (layer types, sizes) and state_dict tensors."""
     import torch
@@ -286,10 +292,8 @@ def from_torch_dataset(
     kept_bytes = 0
     n = 0
     for xb, yb in _batches(dataset, batch_size, label_index):
-        if n == 0:
-            h.update(f"float32{xb.shape[1:]}".encode())  # item shape only: batch size is not data
         if encoder is not None:
-            h.update(xb.tobytes())
+            _hash_batch(h, xb, first=n == 0)
         labels.extend(yb)
         n += len(xb)
         if kept is not None:
@@ -309,14 +313,21 @@ def from_torch_dataset(
         if kept is not None:
             yield from kept
             return
-        seen = 0
+        # Re-hashed so a dataset that changes (random augmentation) is never cached under the
+        # key of its first read.
+        h2, seen = hashlib.sha256(), 0
         for xb, _ in _batches(dataset, batch_size, label_index):
+            _hash_batch(h2, xb, first=seen == 0)
             seen += len(xb)
             yield xb
-        if seen != n:
-            raise InputError(f"the dataset changed between two reads ({n} then {seen} items)")
+        if seen != n or h2.hexdigest() != digest:
+            raise InputError(
+                f"the dataset changed between two reads ({n} then {seen} items); it must be "
+                "deterministic (no random augmentation)"
+            )
 
-    key = {"kind": "torch-embeddings", "encoder": encoder_id, "data": h.hexdigest(), "n": n}
+    digest = h.hexdigest()
+    key = {"kind": "torch-embeddings", "encoder": encoder_id, "data": digest, "n": n}
     X = cached_array(
         key, lambda: _encode_batches(encoder, batches(), n, show_progress), name="torch-embeddings",
         directory=cache_dir,

@@ -8,6 +8,7 @@ cache), so a pass over a matrix larger than RAM keeps a bounded footprint.
 from __future__ import annotations
 
 import mmap
+import os
 from typing import Iterator
 
 import numpy as np
@@ -35,7 +36,7 @@ def release(arr: np.ndarray) -> None:
         pass
 
 
-def default_block_rows(dim: int, target_bytes: int = 64 << 20) -> int:
+def default_block_rows(dim: int, target_bytes: int = 32 << 20) -> int:
     return max(1024, target_bytes // max(1, 4 * dim))
 
 
@@ -49,15 +50,17 @@ def as_float32_block(
     """A contiguous float32 block (a private copy unless ``copy=False`` and ``block`` already is
     one); NaN/inf are rejected naming the first bad row (``start + i``, or ``idx[i]``)."""
     out = np.array(block, dtype=np.float32, order="C", copy=True if copy else None)
-    if not np.isfinite(out).all():
-        bad = _row(int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0]), start, idx)
-        raise InputError(f"embeddings contain NaN or inf (first at row {bad})")
+    # A sum is NaN/inf whenever an element is (no block-sized temporary); only then look closer.
+    if not np.isfinite(out.sum(dtype=np.float64)):
+        bad_rows = np.flatnonzero(~np.isfinite(out).all(axis=1))
+        if len(bad_rows):
+            raise InputError(f"embeddings contain NaN or inf (first at row {_row(int(bad_rows[0]), start, idx)})")
     return out
 
 
 def normalize_rows(block: np.ndarray, start: int = 0, idx: np.ndarray | None = None) -> np.ndarray:
     """L2-normalise rows in place; zero rows are an error (cosine is undefined)."""
-    norms = np.linalg.norm(block, axis=1)
+    norms = np.sqrt(np.einsum("ij,ij->i", block, block))  # no block-sized temporary
     if (norms == 0).any():
         bad = _row(int(np.flatnonzero(norms == 0)[0]), start, idx)
         raise InputError(
@@ -84,18 +87,49 @@ def iter_blocks(
         yield start, stop, block
 
 
-def gather_rows(
-    X: np.ndarray, idx: np.ndarray, *, normalize: bool = False, release_pages: bool = True
-) -> np.ndarray:
-    """Rows ``X[idx]`` as validated float32 (``idx`` sorted ascending reads the file in order).
+def _file_rows(X: np.ndarray) -> tuple[str, int, int] | None:
+    """(path, byte offset of row 0, bytes per row) when ``X`` is a whole, C-ordered np.memmap."""
+    if (
+        isinstance(X, np.memmap)
+        and isinstance(getattr(X, "base", None), mmap.mmap)
+        and getattr(X, "filename", None)
+        and X.flags.c_contiguous
+    ):
+        return X.filename, int(X.offset), int(X.shape[1] * X.dtype.itemsize)
+    return None
 
-    With ``release_pages=False`` the caller releases mapped pages itself (in larger batches)."""
+
+def _pread_rows(path: str, offset: int, row_bytes: int, idx: np.ndarray, dtype, dim: int) -> np.ndarray:
+    """Read rows ``idx`` with positional reads, one call per run of consecutive rows.
+
+    Mapping the pages instead would make the kernel map ~64 KiB around every touched row
+    (fault-around), so a sparse gather would make most of the file resident."""
+    out = np.empty((len(idx), dim), dtype=dtype)
+    buf = memoryview(out).cast("B")
+    idx = np.asarray(idx, dtype=np.int64)
+    breaks = np.flatnonzero(np.diff(idx) != 1) + 1  # runs of consecutive row numbers
+    starts = np.concatenate([[0], breaks])
+    ends = np.concatenate([breaks, [len(idx)]])
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for a, b in zip(starts.tolist(), ends.tolist()):
+            want = (b - a) * row_bytes
+            got = os.preadv(fd, [buf[a * row_bytes : b * row_bytes]], offset + int(idx[a]) * row_bytes)
+            if got != want:
+                raise InputError(f"{path} is shorter than its header says (row {int(idx[a])})")
+    finally:
+        os.close(fd)
+    return out
+
+
+def gather_rows(X: np.ndarray, idx: np.ndarray, *, normalize: bool = False) -> np.ndarray:
+    """Rows ``X[idx]`` as validated float32; from a memory-mapped file they are read with
+    positional reads, so no mapped pages become resident."""
     if len(idx) == 0:
         return np.zeros((0, X.shape[1]), np.float32)
-    # fancy indexing already made a private copy
-    block = as_float32_block(X[idx], idx=idx, copy=False)
-    if release_pages:
-        release(X)
+    src = _file_rows(X)
+    raw = _pread_rows(*src, idx, X.dtype, X.shape[1]) if src is not None else X[idx]
+    block = as_float32_block(raw, idx=idx, copy=False)  # both paths made a private copy already
     if normalize:
         normalize_rows(block, idx=idx)
     return block

@@ -125,8 +125,8 @@ def _check_ids(ids: Any, n: int) -> np.ndarray:
         raise InputError(f"ids must be integers or strings, got dtype {a.dtype}")
     uniq, counts = np.unique(a.astype(str) if a.dtype == object else a, return_counts=True)
     if len(uniq) != n:
-        dup = uniq[np.flatnonzero(counts > 1)[0]]
-        raise InputError(f"ids must be unique; {dup!r} occurs {int(counts.max())} times")
+        first = int(np.flatnonzero(counts > 1)[0])
+        raise InputError(f"ids must be unique; {uniq[first].item()!r} occurs {int(counts[first])} times")
     return a
 
 
@@ -178,6 +178,14 @@ def _check_magic(path: Path, fmt: str) -> None:
         raise InputError(f"{path} does not look like a text CSV file (binary content)")
 
 
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _load_side_array(spec: Any, what: str) -> np.ndarray:
     """Labels or ids given as an array or as a path (.npy, or a one-column .csv/.txt)."""
     if isinstance(spec, (str, os.PathLike)):
@@ -194,6 +202,9 @@ def _load_side_array(spec: Any, what: str) -> np.ndarray:
             import pyarrow.csv as pacsv
 
             t = pacsv.read_csv(p)
+            if t.num_columns == 1 and _looks_numeric(t.column_names[0]):
+                # A headerless file (np.savetxt writes none): the first line is a value.
+                t = pacsv.read_csv(p, read_options=pacsv.ReadOptions(autogenerate_column_names=True))
         except Exception as exc:
             raise InputError(f"cannot read {what} from {p}: {exc}") from None
         if t.num_columns != 1:

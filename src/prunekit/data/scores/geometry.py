@@ -51,9 +51,15 @@ class Clustering:
 
 
 def check_metric(metric: str) -> str:
-    if metric not in METRICS:
+    if not isinstance(metric, str) or metric not in METRICS:
         raise ConfigError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
     return metric
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def check_k(k: int, n: int) -> int:
@@ -81,10 +87,8 @@ def fit_clusters(
     n, d = X.shape
     check_metric(metric)
     k = check_k(k, n)
-    if sample < 1:
-        raise ConfigError(f"sample must be a positive integer, got {sample}")
-    if niter < 1:
-        raise ConfigError(f"niter must be a positive integer, got {niter}")
+    sample = check_positive_int("sample", sample)
+    niter = check_positive_int("niter", niter)
     cosine = metric == "cosine"
     rng = np.random.default_rng(seed)
     m = min(n, max(int(sample), k))
@@ -165,7 +169,10 @@ def context_clustering(scorer: Scorer, examples: ExampleSet, ctx: ScoringContext
     k = p["k"]
     if k is None:
         k = default_k(len(examples), examples.n_classes, prefer_classes=scorer.name == "prototypicality")
-    return ctx.clustering(k=k, metric=check_metric(p["metric"]), sample=p["sample"], niter=p["niter"])
+    return ctx.clustering(
+        k=check_k(k, len(examples)), metric=check_metric(p["metric"]),
+        sample=check_positive_int("sample", p["sample"]), niter=check_positive_int("niter", p["niter"]),
+    )
 
 
 @register

@@ -21,10 +21,10 @@ import numpy as np
 
 from prunekit._progress import progress
 from prunekit.errors import ConfigError
-from prunekit.io.arrays import gather_rows, release
+from prunekit.io.arrays import as_float32_block, default_block_rows, iter_blocks, normalize_rows, release
 
 POLICIES = ("hard", "easy", "random")
-_RELEASE_BYTES = 256 << 20
+DEFAULT_MEMORY = 512 << 20
 
 
 def keep_order(rows: np.ndarray, distance: np.ndarray, policy: str, rng: np.random.Generator) -> np.ndarray:
@@ -37,13 +37,17 @@ def keep_order(rows: np.ndarray, distance: np.ndarray, policy: str, rng: np.rand
 
 
 def check_eps(eps: float) -> float:
-    if not (0.0 <= float(eps) < 1.0):
+    try:
+        eps = float(eps)
+    except (TypeError, ValueError):
+        raise ConfigError(f"eps must be a number in [0, 1), got {eps!r}") from None
+    if not (0.0 <= eps < 1.0):
         raise ConfigError(f"eps must be in [0, 1), got {eps}")
     return float(eps)
 
 
 def check_policy(policy: str) -> str:
-    if policy not in POLICIES:
+    if not isinstance(policy, str) or policy not in POLICIES:
         raise ConfigError(f"unknown keep policy {policy!r}; valid policies: {', '.join(POLICIES)}")
     return policy
 
@@ -82,39 +86,82 @@ def semdedup(
     policy: str = "hard",
     seed: int = 0,
     block: int = 256,
+    memory: int = DEFAULT_MEMORY,
     show_progress: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Blocked SemDeDup over clusters. Returns ``(duplicate_of (N,) int64, semdedup (N,) float32)``."""
+    """Blocked SemDeDup over clusters. Returns ``(duplicate_of (N,) int64, semdedup (N,) float32)``.
+
+    Clusters are processed in groups whose rows fit in ``memory`` bytes; each group's rows are
+    collected in one sequential pass over ``X`` (a file larger than RAM is read sequentially,
+    never row by row), already normalised and laid out cluster by cluster in keep order."""
     eps = check_eps(eps)
     check_policy(policy)
-    n = X.shape[0]
+    if isinstance(memory, bool) or not isinstance(memory, (int, np.integer)) or memory < 1:
+        raise ConfigError(f"memory must be a positive number of bytes, got {memory!r}")
+    n, d = X.shape
     thr = 1.0 - eps
     rng = np.random.default_rng(seed)
-    order = np.argsort(assign, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(assign, minlength=k))])
+    sizes = np.bincount(assign, minlength=k)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    by_cluster = np.argsort(assign, kind="stable")
+    # order[p] = row at position p: clusters one after another, each in keep order
+    order = np.empty(n, dtype=np.int64)
+    for c in np.flatnonzero(sizes):
+        order[bounds[c] : bounds[c + 1]] = keep_order(by_cluster[bounds[c] : bounds[c + 1]], distance, policy, rng)
+    pos = np.empty(n, dtype=np.int64)
+    pos[order] = np.arange(n)
+    # groups of consecutive clusters holding at most `memory` bytes of rows (a lone big cluster
+    # forms its own group)
+    rows_per_group = max(1, int(memory) // (4 * d))
+    groups, start = [], 0
+    while start < k:
+        stop = start + 1
+        while stop < k and bounds[stop + 1] - bounds[start] <= rows_per_group:
+            stop += 1
+        groups.append((start, stop))
+        start = stop
     dup_of = np.full(n, -1, dtype=np.int64)
     msim = np.full(n, -1.0, dtype=np.float32)
     tri = np.triu(np.ones((block, block), dtype=bool))
-    gathered = 0
     with progress(n, f"SemDeDup in {k} clusters", show_progress) as advance:
-        for c in range(k):
-            members = order[bounds[c] : bounds[c + 1]]
-            if len(members) < 2:
-                advance(len(members))
+        for c0, c1 in groups:
+            a, b = int(bounds[c0]), int(bounds[c1])
+            if b - a == 0:
                 continue
-            rows = keep_order(members, distance, policy, rng)
-            E = gather_rows(X, rows, normalize=True, release_pages=False)
-            gathered += E.nbytes
-            if gathered > _RELEASE_BYTES:
-                release(X)
-                gathered = 0
-            dup, ms = _dedup_cluster(E, thr, block, tri)
-            removed = dup >= 0
-            dup_of[rows[removed]] = rows[dup[removed]]
-            msim[rows] = ms
-            advance(len(members))
-    release(X)
+            E_all = _collect(X, pos, order, a, b) if (sizes[c0:c1] > 1).any() else None
+            for c in range(c0, c1):
+                lo, hi = int(bounds[c]) - a, int(bounds[c + 1]) - a
+                if hi - lo < 2:
+                    continue
+                rows = order[a + lo : a + hi]
+                dup, ms = _dedup_cluster(E_all[lo:hi], thr, block, tri)
+                removed = dup >= 0
+                dup_of[rows[removed]] = rows[dup[removed]]
+                msim[rows] = ms
+            advance(b - a)
     return dup_of, msim
+
+
+def _collect(X: np.ndarray, pos: np.ndarray, order: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Unit rows whose position (``pos[row]``) is in [a, b), placed at ``pos - a``, in one
+    sequential pass over ``X``; ``order`` (the inverse of ``pos``) names rows in errors."""
+    out = np.empty((b - a, X.shape[1]), dtype=np.float32)
+    if b - a == X.shape[0]:
+        for start, stop, blk in iter_blocks(X, normalize=True):
+            out[pos[start:stop]] = blk
+        return out
+    n = X.shape[0]
+    step = default_block_rows(X.shape[1])
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        p = pos[start:stop]
+        sel = np.flatnonzero((p >= a) & (p < b))
+        if len(sel):
+            # copy only the selected rows of this stretch of the file
+            out[p[sel] - a] = as_float32_block(X[start:stop][sel], idx=start + sel, copy=False)
+        release(X)
+    normalize_rows(out, idx=order[a:b])
+    return out
 
 
 def semdedup_reference(
@@ -162,7 +209,7 @@ from prunekit.io.examples import ExampleSet  # noqa: E402
 class SemDeDupScorer(Scorer):
     name = "semdedup"
     summary = "near-duplicates within k-means clusters (redundancy + duplicate_of)"
-    defaults = {**CLUSTER_DEFAULTS, "eps": 0.05, "policy": "hard"}
+    defaults = {**CLUSTER_DEFAULTS, "eps": 0.05, "policy": "hard", "memory": DEFAULT_MEMORY}
     columns = {"semdedup": "redundancy"}
     uses_clustering = True
 
@@ -174,7 +221,7 @@ class SemDeDupScorer(Scorer):
         cl = context_clustering(self, examples, ctx)
         dup, ms = semdedup(
             examples.embeddings, cl.assign, cl.distance, cl.k, eps=eps, policy=policy,
-            seed=ctx.seed, show_progress=ctx.show_progress,
+            seed=ctx.seed, memory=self.params["memory"], show_progress=ctx.show_progress,
         )
         return ScoreResult(
             {"semdedup": ms.astype(np.float64)}, dict(self.columns), cluster=cl.assign,

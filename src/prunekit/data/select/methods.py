@@ -27,7 +27,10 @@ BALANCES = (None, "proportional", "equal")
 
 
 def _check_fraction(name: str, value: float, *, upper_open: bool = True) -> float:
-    v = float(value)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number in [0, 1), got {value!r}") from None
     if not (0.0 <= v < 1.0):
         raise ConfigError(f"{name} must be in [0, 1), got {value}")
     return v
@@ -245,7 +248,10 @@ class DBP(Selector):
     def _select(self, table, pool, m, rng):
         if table.cluster is None:
             raise InputError("dbp needs clusters: score with 'density' first")
-        tau = float(self.params["tau"])
+        try:
+            tau = float(self.params["tau"])
+        except (TypeError, ValueError):
+            raise ConfigError(f"tau must be a number > 0, got {self.params['tau']!r}") from None
         if not tau > 0:
             raise ConfigError(f"tau must be > 0, got {self.params['tau']}")
         within = self.params["within"]
@@ -288,6 +294,9 @@ class Sorscher(_Ranked):
     defaults = {"score": None, "balance": None, "abundant": 20_000}
 
     def _select(self, table, pool, m, rng):
-        self.descending = m >= int(self.params["abundant"])
+        abundant = self.params["abundant"]
+        if isinstance(abundant, bool) or not isinstance(abundant, (int, np.integer)) or abundant < 1:
+            raise ConfigError(f"abundant must be a positive integer, got {abundant!r}")
+        self.descending = m >= int(abundant)
         self.word = "hardest" if self.descending else "easiest"
         return super()._select(table, pool, m, rng)
