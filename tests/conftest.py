@@ -14,6 +14,15 @@ import pytest
 # Progress bars never render in tests (stderr may be a terminal when run by hand).
 os.environ.setdefault("PRUNEKIT_PROGRESS", "0")
 
+# faiss runs on one OpenMP thread in this process: the test inputs are tiny, and on a shared,
+# busy machine OpenMP barriers between threads that cannot be scheduled made k-means on 1,000 rows
+# take ~0.4 s instead of ~2 ms (the whole suite 3x slower, and erratic). Subprocesses are not
+# affected; test_scorer_contract checks that the thread count does not change any result.
+import faiss  # noqa: E402
+
+FAISS_THREADS = faiss.omp_get_max_threads()
+faiss.omp_set_num_threads(1)
+
 from prunekit.data import score  # noqa: E402
 from prunekit.io.examples import from_arrays  # noqa: E402
 

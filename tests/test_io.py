@@ -395,6 +395,17 @@ def test_score_table_round_trip_int_ids_no_selection(tmp_path, data):
     assert back.scores["random"].tobytes() == table.scores["random"].tobytes()
 
 
+def test_selection_on_a_table_read_back_is_the_same(tmp_path, scored_table):
+    scored_table.write(tmp_path / "scores.parquet")
+    back = ScoreTable.read(tmp_path / "scores.parquet")
+    np.testing.assert_array_equal(back.duplicate_of, scored_table.duplicate_of)
+    for method, kw in (("dbp", {}), ("ccs", {}), ("hardest", {"balance": "equal"}), ("random", {})):
+        a = select(scored_table, method, 0.3, dedup=True, seed=3, **kw)
+        b = select(back, method, 0.3, dedup=True, seed=3, **kw)
+        assert a.keep.tobytes() == b.keep.tobytes(), method
+        assert a.reason.tolist() == b.reason.tolist(), method
+
+
 def test_score_table_read_errors(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         ScoreTable.read(tmp_path / "none.parquet")

@@ -227,3 +227,23 @@ def test_wrongly_typed_parameters(name, mixture):
         for bad in ("not-a-value", [1, 2], -1):
             with pytest.raises(PrunekitError):
                 score(mixture, name, **{**params_for(name), param: bad})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_thread_count_does_not_change_results(name, mixture_arrays):
+    """The suite runs faiss on one thread (see conftest); the results are the same bytes with
+    several threads."""
+    import faiss
+    from conftest import FAISS_THREADS
+
+    X, y = mixture_arrays
+    one = run(name, from_arrays(X, labels=y), seed=2)
+    faiss.omp_set_num_threads(max(2, FAISS_THREADS))
+    try:
+        many = run(name, from_arrays(X, labels=y), seed=2)
+    finally:
+        faiss.omp_set_num_threads(1)
+    for col in one.columns:
+        assert one.columns[col].tobytes() == many.columns[col].tobytes(), col
+    if one.cluster is not None:
+        assert one.cluster.tobytes() == many.cluster.tobytes()

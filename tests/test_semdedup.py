@@ -89,11 +89,12 @@ def clustered_with_duplicates(seed: int):
 
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("eps", [0.01, 0.05, 0.1, 0.2])
-@pytest.mark.parametrize("block", [7, 64, 1024])
-def test_fast_path_matches_reference(policy, eps, block):
+@pytest.mark.parametrize("block,memory", [(7, None), (64, None), (1024, None), (64, 4096)])
+def test_fast_path_matches_reference(policy, eps, block, memory):
     X = clustered_with_duplicates(seed=int(eps * 100))
     cl = fit_clusters(X, 7, seed=0)
-    dup, msim = semdedup(X, cl.assign, cl.distance, cl.k, eps=eps, policy=policy, seed=4, block=block)
+    kw = {} if memory is None else {"memory": memory}  # 4 KiB: 42 rows a group, many groups
+    dup, msim = semdedup(X, cl.assign, cl.distance, cl.k, eps=eps, policy=policy, seed=4, block=block, **kw)
     ref_dup, ref_msim = semdedup_reference(X, cl.assign, cl.distance, cl.k, eps=eps, policy=policy, seed=4)
     assert (ref_dup >= 0).sum() > 20  # the comparison is only meaningful with removals
     np.testing.assert_array_equal(dup, ref_dup)
@@ -115,11 +116,15 @@ def test_memory_mapped_input_matches_in_memory(planted, tmp_path):
         assert a.duplicate_of.tobytes() == b.duplicate_of.tobytes()
         assert a.scores["semdedup"].tobytes() == b.scores["semdedup"].tobytes()
         assert a.cluster.tobytes() == b.cluster.tobytes()
-    # the low-level function on a memmap with a small block, too
+    # the low-level function on a memmap with a small block, and with a small memory budget so
+    # clusters are collected in several groups (several passes over the file)
     cl = fit_clusters(X, 8, seed=0)
-    mm_dup, mm_sim = semdedup(mm.embeddings, cl.assign, cl.distance, cl.k, block=7)
     ref_dup, ref_sim = semdedup(X, cl.assign, cl.distance, cl.k, block=7)
-    assert mm_dup.tobytes() == ref_dup.tobytes() and mm_sim.tobytes() == ref_sim.tobytes()
+    for memory in (None, 20 * X.shape[1] * 4):
+        kw = {} if memory is None else {"memory": memory}
+        for src in (mm.embeddings, X):
+            dup, sim = semdedup(src, cl.assign, cl.distance, cl.k, block=7, **kw)
+            assert dup.tobytes() == ref_dup.tobytes() and sim.tobytes() == ref_sim.tobytes()
 
 
 def test_larger_eps_removes_more(planted):

@@ -71,17 +71,45 @@ def normalize_rows(block: np.ndarray, start: int = 0, idx: np.ndarray | None = N
     return block
 
 
+def iter_raw_blocks(X: np.ndarray, block_rows: int | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield ``(start, stop, rows)`` in file order without validation. For a memory-mapped file the
+    rows are read with positional reads into one reused buffer (valid until the next step), so
+    no mapped page ever becomes resident; other arrays yield views."""
+    n = X.shape[0]
+    rows = block_rows or default_block_rows(X.shape[1])
+    src = _file_rows(X)
+    if src is None:
+        for start in range(0, n, rows):
+            stop = min(n, start + rows)
+            yield start, stop, X[start:stop]
+            release(X)
+        return
+    path, offset, row_bytes = src
+    buf = np.empty((min(rows, n), X.shape[1]), dtype=X.dtype)
+    mv = memoryview(buf).cast("B")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for start in range(0, n, rows):
+            stop = min(n, start + rows)
+            want = (stop - start) * row_bytes
+            got, pos = 0, offset + start * row_bytes
+            while got < want:  # a positional read may return less than asked
+                k = os.preadv(fd, [mv[got:want]], pos + got)
+                if k == 0:
+                    raise InputError(f"{path} is shorter than its header says (row {start})")
+                got += k
+            yield start, stop, buf[: stop - start]
+    finally:
+        os.close(fd)
+
+
 def iter_blocks(
     X: np.ndarray, block_rows: int | None = None, *, normalize: bool = False
 ) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Yield ``(start, stop, float32 block)`` over the rows of ``X``, validated, optionally
-    L2-normalised, releasing memory-mapped pages as it goes."""
-    n = X.shape[0]
-    rows = block_rows or default_block_rows(X.shape[1])
-    for start in range(0, n, rows):
-        stop = min(n, start + rows)
-        block = as_float32_block(X[start:stop], start)
-        release(X)
+    """Yield ``(start, stop, float32 block)`` over the rows of ``X``: a private, validated copy,
+    optionally L2-normalised; memory stays at about one block whatever the size of ``X``."""
+    for start, stop, raw in iter_raw_blocks(X, block_rows):
+        block = as_float32_block(raw, start)
         if normalize:
             normalize_rows(block, start)
         yield start, stop, block

@@ -21,10 +21,10 @@ import numpy as np
 
 from prunekit._progress import progress
 from prunekit.errors import ConfigError
-from prunekit.io.arrays import as_float32_block, default_block_rows, iter_blocks, normalize_rows, release
+from prunekit.io.arrays import as_float32_block, iter_blocks, iter_raw_blocks, normalize_rows
 
 POLICIES = ("hard", "easy", "random")
-DEFAULT_MEMORY = 512 << 20
+DEFAULT_MEMORY = 1 << 30
 
 
 def keep_order(rows: np.ndarray, distance: np.ndarray, policy: str, rng: np.random.Generator) -> np.ndarray:
@@ -92,8 +92,8 @@ def semdedup(
     """Blocked SemDeDup over clusters. Returns ``(duplicate_of (N,) int64, semdedup (N,) float32)``.
 
     Clusters are processed in groups whose rows fit in ``memory`` bytes; each group's rows are
-    collected in one sequential pass over ``X`` (a file larger than RAM is read sequentially,
-    never row by row), already normalised and laid out cluster by cluster in keep order."""
+    collected, normalised, in one sequential pass over ``X`` (a file larger than RAM is read
+    sequentially, never row by row); each cluster is then gathered from memory in keep order."""
     eps = check_eps(eps)
     check_policy(policy)
     if isinstance(memory, bool) or not isinstance(memory, (int, np.integer)) or memory < 1:
@@ -108,8 +108,6 @@ def semdedup(
     order = np.empty(n, dtype=np.int64)
     for c in np.flatnonzero(sizes):
         order[bounds[c] : bounds[c + 1]] = keep_order(by_cluster[bounds[c] : bounds[c + 1]], distance, policy, rng)
-    pos = np.empty(n, dtype=np.int64)
-    pos[order] = np.arange(n)
     # groups of consecutive clusters holding at most `memory` bytes of rows (a lone big cluster
     # forms its own group)
     rows_per_group = max(1, int(memory) // (4 * d))
@@ -128,13 +126,18 @@ def semdedup(
             a, b = int(bounds[c0]), int(bounds[c1])
             if b - a == 0:
                 continue
-            E_all = _collect(X, pos, order, a, b) if (sizes[c0:c1] > 1).any() else None
+            if not (sizes[c0:c1] > 1).any():
+                advance(b - a)
+                continue
+            group_rows = np.sort(order[a:b])
+            G = _collect(X, group_rows)
             for c in range(c0, c1):
-                lo, hi = int(bounds[c]) - a, int(bounds[c + 1]) - a
+                lo, hi = int(bounds[c]), int(bounds[c + 1])
                 if hi - lo < 2:
                     continue
-                rows = order[a + lo : a + hi]
-                dup, ms = _dedup_cluster(E_all[lo:hi], thr, block, tri)
+                rows = order[lo:hi]
+                E = G[np.searchsorted(group_rows, rows)]  # this cluster, in keep order
+                dup, ms = _dedup_cluster(E, thr, block, tri)
                 removed = dup >= 0
                 dup_of[rows[removed]] = rows[dup[removed]]
                 msim[rows] = ms
@@ -142,25 +145,23 @@ def semdedup(
     return dup_of, msim
 
 
-def _collect(X: np.ndarray, pos: np.ndarray, order: np.ndarray, a: int, b: int) -> np.ndarray:
-    """Unit rows whose position (``pos[row]``) is in [a, b), placed at ``pos - a``, in one
-    sequential pass over ``X``; ``order`` (the inverse of ``pos``) names rows in errors."""
-    out = np.empty((b - a, X.shape[1]), dtype=np.float32)
-    if b - a == X.shape[0]:
-        for start, stop, blk in iter_blocks(X, normalize=True):
-            out[pos[start:stop]] = blk
-        return out
-    n = X.shape[0]
-    step = default_block_rows(X.shape[1])
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        p = pos[start:stop]
-        sel = np.flatnonzero((p >= a) & (p < b))
-        if len(sel):
-            # copy only the selected rows of this stretch of the file
-            out[p[sel] - a] = as_float32_block(X[start:stop][sel], idx=start + sel, copy=False)
-        release(X)
-    normalize_rows(out, idx=order[a:b])
+def _collect(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Unit-norm float32 copies of ``rows`` (sorted ascending), in that order, read in one
+    sequential pass over ``X`` and appended — never scattered — into one buffer."""
+    out = np.empty((len(rows), X.shape[1]), dtype=np.float32)
+    w = 0
+    for start, stop, raw in iter_raw_blocks(X):
+        lo, hi = np.searchsorted(rows, [start, stop])
+        if hi > lo:
+            sel = rows[lo:hi] - start
+            dst = out[w : w + hi - lo]
+            if raw.dtype == np.float32:
+                np.take(raw, sel, axis=0, out=dst)
+            else:
+                dst[...] = raw[sel]
+            as_float32_block(dst, idx=rows[lo:hi], copy=False)  # NaN/inf check, no copy
+            w += hi - lo
+    normalize_rows(out, idx=rows)
     return out
 
 
