@@ -121,6 +121,8 @@ def semdedup(
     dup_of = np.full(n, -1, dtype=np.int64)
     msim = np.full(n, -1.0, dtype=np.float32)
     tri = np.triu(np.ones((block, block), dtype=bool))
+    spans = [(int(bounds[c0]), int(bounds[c1])) for c0, c1 in groups]
+    buf = None
     with progress(n, f"SemDeDup in {k} clusters", show_progress) as advance:
         for c0, c1 in groups:
             a, b = int(bounds[c0]), int(bounds[c1])
@@ -130,7 +132,9 @@ def semdedup(
                 advance(b - a)
                 continue
             group_rows = np.sort(order[a:b])
-            G = _collect(X, group_rows)
+            if buf is None:
+                buf = np.empty((max(b1 - a1 for a1, b1 in spans), d), dtype=np.float32)
+            G = _collect(X, group_rows, buf)
             for c in range(c0, c1):
                 lo, hi = int(bounds[c]), int(bounds[c + 1])
                 if hi - lo < 2:
@@ -145,10 +149,11 @@ def semdedup(
     return dup_of, msim
 
 
-def _collect(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _collect(X: np.ndarray, rows: np.ndarray, buf: np.ndarray) -> np.ndarray:
     """Unit-norm float32 copies of ``rows`` (sorted ascending), in that order, read in one
-    sequential pass over ``X`` and appended — never scattered — into one buffer."""
-    out = np.empty((len(rows), X.shape[1]), dtype=np.float32)
+    sequential pass over ``X`` and appended — never scattered — into ``buf`` (reused across
+    groups: touching fresh memory is what costs most here)."""
+    out = buf[: len(rows)]
     w = 0
     for start, stop, raw in iter_raw_blocks(X):
         lo, hi = np.searchsorted(rows, [start, stop])
@@ -156,7 +161,7 @@ def _collect(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
             sel = rows[lo:hi] - start
             dst = out[w : w + hi - lo]
             if raw.dtype == np.float32:
-                np.take(raw, sel, axis=0, out=dst)
+                np.take(raw, sel, axis=0, out=dst, mode="clip")  # mode="raise" would buffer
             else:
                 dst[...] = raw[sel]
             as_float32_block(dst, idx=rows[lo:hi], copy=False)  # NaN/inf check, no copy
