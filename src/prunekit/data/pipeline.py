@@ -209,18 +209,7 @@ def export(
                     f"cannot export as csv: column {nested[0]!r} holds lists ({t.schema.field(nested[0]).type}), "
                     "which CSV cannot store; use format='parquet' or 'npy'"
                 )
-        with atomic_path(out) as tmp:
-            if target == "parquet":
-                import pyarrow.parquet as pq
+        from prunekit.io.writers import write_table
 
-                pq.write_table(t, tmp)
-            elif target == "arrow":
-                import pyarrow.feather as feather
-
-                feather.write_feather(t, tmp)
-            else:
-                import pyarrow.csv as pacsv
-
-                pacsv.write_csv(t, tmp)
-        return out
+        return write_table(t, out, target)
     raise ConfigError(f"cannot export {fmt} input as {target}")  # pragma: no cover

@@ -401,22 +401,17 @@ def examples_from_table(
         X = np.empty((table.num_rows, len(cols)), dtype=np.float32)
         for j, c in enumerate(cols):
             X[:, j] = table.column(c).to_numpy()
-    y = labels
-    if label_column is not None:
-        col = table.column(label_column)
-        if col.null_count:
-            raise InputError(f"label column {label_column!r} has {col.null_count} missing values")
-        y = col.to_numpy(zero_copy_only=False)
-    elif labels is not None:
-        y = _load_side_array(labels, "labels")
-    i = ids
-    if id_column is not None:
-        col = table.column(id_column)
-        if col.null_count:
-            raise InputError(f"id column {id_column!r} has {col.null_count} missing values")
-        i = col.to_numpy(zero_copy_only=False)
-    elif ids is not None:
-        i = _load_side_array(ids, "ids")
+    def side(column: str | None, given: Any, what: str):
+        """Labels or ids: from their column, else from the array / file given, else None."""
+        if column is not None:
+            col = table.column(column)
+            if col.null_count:
+                raise InputError(f"{what} column {column!r} has {col.null_count} missing values")
+            return col.to_numpy(zero_copy_only=False)
+        return _load_side_array(given, what + "s") if given is not None else None
+
+    y = side(label_column, labels, "label")
+    i = side(id_column, ids, "id")
     src = dict(source or {"format": "arrow-table"})
     src.update(
         embedding_column=cols, label_column=label_column, id_column=id_column,

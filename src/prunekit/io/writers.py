@@ -53,19 +53,26 @@ def write_examples(
     else:
         flat = pa.array(np.ascontiguousarray(X).reshape(-1))
         cols["embedding"] = pa.FixedSizeListArray.from_arrays(flat, X.shape[1])
-    t = pa.table(cols)
-    with atomic_path(p) as tmp:
+    write_table(pa.table(cols), p, fmt)
+    written.append(p)
+    return written
+
+
+def write_table(table, path: str | Path, fmt: str) -> Path:
+    """Write a ``pyarrow.Table`` atomically as ``parquet``, ``arrow`` (Feather v2) or ``csv``."""
+    with atomic_path(path) as tmp:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            pq.write_table(t, tmp)
+            pq.write_table(table, tmp)
         elif fmt == "arrow":
             import pyarrow.feather as feather
 
-            feather.write_feather(t, tmp)
-        else:
+            feather.write_feather(table, tmp)
+        elif fmt == "csv":
             import pyarrow.csv as pacsv
 
-            pacsv.write_csv(t, tmp)
-    written.append(p)
-    return written
+            pacsv.write_csv(table, tmp)
+        else:
+            raise InputError(f"cannot write a table as {fmt!r}; use parquet, arrow or csv")
+    return Path(path)
