@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional
 
+import numpy as np
+
 import typer
 
 from prunekit.cli._common import console, table
@@ -190,3 +192,115 @@ def explain_cmd(
         console.print(f"{e['duplicated_by']} removed example(s) duplicate it")
     table("scores", ["score", "value", "percentile", "direction"],
           [(k, v["value"], f"{v['percentile']:.1f}", v["direction"]) for k, v in e["scores"].items()])
+
+
+@app.command("train")
+def train_cmd(
+    data: str = typer.Argument(..., help="Training data (a file, as for 'score') or a bundled data set name (e.g. mnist5k: its fixed test split is used)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Checkpoint to write (.pt); metrics go to <out>.metrics.json."),
+    selection: Optional[Path] = typer.Option(None, help="Train on the examples this selection keeps."),
+    rs2: Optional[float] = typer.Option(None, help="RS2: a fresh random fraction of the data every epoch (instead of --selection)."),
+    rs2_replace: bool = typer.Option(False, help="RS2: independent subsets per epoch (default: without replacement across epochs)."),
+    rs2_balanced: bool = typer.Option(False, help="RS2: class-balanced draws."),
+    labels: Optional[Path] = typer.Option(None, help="Labels for .npy input."),
+    test: Optional[Path] = typer.Option(None, help="Test data (same format) for accuracy."),
+    test_labels: Optional[Path] = typer.Option(None, help="Labels for .npy test data."),
+    model: str = typer.Option("mlp", help="mlp, cnn (square images as flat vectors) or linear."),
+    epochs: int = typer.Option(10, help="Epochs (see --budget)."),
+    batch_size: int = typer.Option(128, help="Batch size."),
+    optimizer: str = typer.Option("sgd", help="sgd or adamw."),
+    lr: float = typer.Option(0.05, help="Peak learning rate."),
+    schedule: str = typer.Option("cosine", help="cosine, step or constant, over the total number of steps."),
+    budget: str = typer.Option("epochs", help="epochs (fewer steps on smaller subsets) or steps (as many steps as full data)."),
+    kd_alpha: Optional[str] = typer.Option(None, help="Distillation weight in [0, 1] or 'auto' (clip(1 - keep, 0.25, 0.9))."),
+    kd_tau: float = typer.Option(4.0, help="Distillation temperature."),
+    teacher: Optional[Path] = typer.Option(None, help="Teacher checkpoint (default: train one on all the data, cached)."),
+    teacher_model: Optional[str] = typer.Option(None, help="Model of the trained teacher (default: --model)."),
+    teacher_width: int = typer.Option(1, help="Width multiplier of the trained teacher (capacity)."),
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
+    seed: int = typer.Option(0, help="Random seed."),
+) -> None:
+    """Train a classifier on a kept subset (or with RS2), optionally distilling from a teacher
+    trained on all the data; writes a checkpoint and a metrics JSON with the wall time of scoring
+    and of training.
+
+    Example:
+
+        prunekit data train mnist5k --model cnn --selection selection.parquet --kd-alpha auto -o student.pt
+    """
+    import json
+
+    from prunekit.data import ScoreTable
+    from prunekit.data.train import TrainConfig, fit, rows_from_selection, save_checkpoint, teacher_logits
+    from prunekit.errors import ConfigError
+    from prunekit.io.atomic import atomic_path, check_writable
+
+    check_writable(out)
+    metrics_path = out.with_name(out.name + ".metrics.json")
+    ex, X_test, y_test, n_classes = _train_data(data, labels, test, test_labels)
+    if ex.labels is None:
+        raise ConfigError("training needs labels (--labels for .npy, or a label column)")
+    cfg = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
+                      schedule=schedule, budget=budget, device=device, seed=seed).validate()
+    X = ex.embeddings
+    rows, scoring_seconds = None, 0.0
+    if selection is not None and rs2 is not None:
+        raise ConfigError("give --selection or --rs2, not both")
+    if selection is not None:
+        table = ScoreTable.read(selection)
+        rows = rows_from_selection(table, ex.ids)
+        scoring_seconds = float(sum(r.get("seconds", 0.0) for r in table.meta.get("scorers", [])))
+    alpha: float | str = 0.0
+    if kd_alpha is not None:
+        try:
+            alpha = kd_alpha if kd_alpha == "auto" else float(kd_alpha)
+        except ValueError:
+            raise ConfigError(f"--kd-alpha must be a number in [0, 1] or 'auto', got {kd_alpha!r}") from None
+    T, tinfo = None, {}
+    if alpha != 0.0:
+        tcfg = TrainConfig(**{**cfg.__dict__, "model": teacher_model or model, "width": teacher_width})
+        T, tinfo = teacher_logits(X, ex.labels, teacher=teacher, config=tcfg, n_classes=n_classes)
+    r = fit(X, ex.labels, cfg, rows=rows, rs2_keep=rs2, rs2_replace=rs2_replace, rs2_balanced=rs2_balanced,
+            teacher_logits=T, kd_alpha=alpha, kd_tau=kd_tau, n_classes=n_classes, X_test=X_test, y_test=y_test)
+    save_checkpoint(r, out)
+    keep = rs2 if rs2 is not None else (len(rows) / len(ex) if rows is not None else 1.0)
+    metrics = {
+        "keep": keep, "subset": "rs2" if rs2 is not None else ("selection" if rows is not None else "all"),
+        "examples_per_epoch": r.examples_per_epoch, "steps": r.steps, "budget": budget,
+        "test_accuracy": r.test_accuracy, "test_loss": r.test_loss,
+        "scoring_seconds": scoring_seconds, "teacher_seconds": tinfo.get("seconds", 0.0),
+        "train_seconds": r.seconds, "kd_alpha": r.config["kd_alpha"], "kd_tau": kd_tau,
+        "config": r.config, "history": r.history,
+    }
+    with atomic_path(metrics_path) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=1))
+    acc = f"test accuracy {100 * r.test_accuracy:.2f}%" if r.test_accuracy is not None else "no test data"
+    console.print(f"trained {model} on {r.examples_per_epoch:,} examples/epoch, {r.steps} steps in "
+                  f"{r.seconds:.1f}s; {acc} → {out}, {metrics_path}")
+
+
+def _train_data(data: str, labels, test, test_labels):
+    """Examples + optional test arrays from a path or a bundled data set name."""
+    from prunekit.datasets import DATASETS, load
+    from prunekit.errors import InputError
+    from prunekit.io import read_examples
+
+    if not Path(data).exists() and data in DATASETS:
+        ds = load(data)
+        ex = ds.train_examples()
+        return ex, ds.X_test, ds.y_test, len(ds.label_names)
+    if not Path(data).exists():
+        raise InputError(f"{data} is neither a file nor a bundled data set ({', '.join(DATASETS)})")
+    ex = read_examples(data, labels=labels)
+    X_test = y_test = None
+    if test is not None:
+        te = read_examples(test, labels=test_labels)
+        if te.labels is None:
+            raise InputError("test data needs labels")
+        if te.dim != ex.dim:
+            raise InputError(f"test data has {te.dim} features; training data has {ex.dim}")
+        X_test, y_test = np.asarray(te.embeddings), te.labels
+    n_classes = ex.n_classes if ex.labels is not None else None
+    if y_test is not None and n_classes is not None:
+        n_classes = max(n_classes, int(y_test.max()) + 1)
+    return ex, X_test, y_test, n_classes
