@@ -32,6 +32,12 @@ def score_cmd(
     niter: Optional[int] = typer.Option(None, help="k-means iterations (default 20)."),
     eps: Optional[float] = typer.Option(None, help="semdedup: remove when cosine > 1 - eps (default 0.05)."),
     policy: Optional[str] = typer.Option(None, help="semdedup keep policy: hard (default), easy, random."),
+    runs: Optional[int] = typer.Option(None, help="Dynamics scores: seeded proxy trainings averaged (default 5)."),
+    epochs: Optional[int] = typer.Option(None, help="Dynamics scores: epochs per proxy training (default 10; grand: 0 = at init)."),
+    model: Optional[str] = typer.Option(None, help="Dynamics scores: proxy model mlp (default), cnn or linear."),
+    at_epoch: Optional[int] = typer.Option(None, help="el2n: 0-based epoch it is read at (default: the last)."),
+    variant: Optional[str] = typer.Option(None, help="aum: logit (default) or prob margin."),
+    window: Optional[int] = typer.Option(None, help="dynamic_uncertainty: window of epochs (default 10)."),
     seed: int = typer.Option(0, help="Random seed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary."),
 ) -> None:
@@ -40,6 +46,8 @@ def score_cmd(
     Example:
 
         prunekit data score emb.npy --labels labels.npy -m prototypicality -m semdedup -m density --k 1000 -o scores.parquet
+
+        prunekit data score mnist.parquet -m el2n -m forgetting -m aum --runs 10 --epochs 10 -o dyn.parquet
     """
     from prunekit.data import score
     from prunekit.io import read_examples
@@ -49,7 +57,8 @@ def score_cmd(
     ex = read_examples(data, embedding_column=embedding_column, label_column=label_column,
                        id_column=id_column, labels=labels, ids=ids)
     t = score(ex, method, seed=seed, show_progress=None if not quiet else False,
-              k=k, metric=metric, sample=sample, niter=niter, eps=eps, policy=policy)
+              k=k, metric=metric, sample=sample, niter=niter, eps=eps, policy=policy,
+              runs=runs, epochs=epochs, model=model, at_epoch=at_epoch, variant=variant, window=window)
     t.write(out)
     if quiet:
         return
@@ -59,6 +68,10 @@ def score_cmd(
         if "clustering" in run:
             c = run["clustering"]
             extra.append(f"k={c['k']} {c['metric']}, fitted on {c['sample']:,}")
+        if "proxy_seconds" in run:
+            extra.append(f"{run['runs']} proxy trainings ({run['proxy_seconds']:.1f}s, shared)")
+        if "never_learned" in run:
+            extra.append(f"{run['never_learned']} never learned")
         if "n_duplicates" in run:
             extra.append(f"{run['n_duplicates']:,} near-duplicates (eps={run['eps']})")
         rows.append((run["method"], f"{run['seconds']:.2f}s", "; ".join(extra)))

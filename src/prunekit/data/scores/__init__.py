@@ -14,7 +14,7 @@ not registered scorers): ``el2n``, ``forgetting``, ``aum`` (logit / prob), ``dyn
 ``grand`` (per-example gradient norm, all parameters) and ``grand_last_layer`` — all difficulties.
 """
 
-from prunekit.data.scores import dynamics, geometry, random_, semdedup  # noqa: F401  (registration)
+from prunekit.data.scores import dynamics, geometry, proxy, random_, semdedup  # noqa: F401  (registration)
 from prunekit.data.scores.base import SCORERS, Scorer, ScoreResult, ScoringContext, get_scorer, register
 
 __all__ = ["SCORERS", "Scorer", "ScoreResult", "ScoringContext", "get_scorer", "register"]

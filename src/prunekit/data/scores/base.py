@@ -42,6 +42,8 @@ class ScoringContext:
         self.show_progress = show_progress
         self.clustering_params = dict(clustering_params or {})
         self._clusterings: dict[tuple, Any] = {}
+        # other work scorers of one run share (e.g. the proxy trainings of dynamics scores)
+        self.cache: dict[Any, Any] = {}
 
     def clustering(self, *, k: int, metric: str, sample: int, niter: int):
         from prunekit.data.scores.geometry import fit_clusters

@@ -415,6 +415,10 @@ def dynamic_uncertainty(recs: Recorder | Sequence[Recorder], window: int = 10, *
     some epochs uses the values it has inside each window (a window needs ``ddof + 1`` values).
     ``ddof=1`` (sample std, as ``torch.std``) is our default; the ranking does not depend on it when
     every example is seen every epoch.
+
+    It ranks *fluctuating* examples hardest: an example the model consistently gets wrong (e.g. an
+    unlearnable flipped label) has a stable p_y ≈ 0 and a low score — use AUM, EL2N or forgetting
+    to find mislabeled examples.
     """
     rl = _recorders(recs)
     if not _is_int(window) or window < 2:
