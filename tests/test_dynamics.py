@@ -435,7 +435,7 @@ def test_flipped_labels_rank_hardest(digits):
 # ----------------------------------------------------------------------------- Lightning
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:.*LeafSpec.*is deprecated")  # inside lightning, with torch 2.13
 def test_lightning_callback(tmp_path):
     pl = pytest.importorskip("lightning.pytorch", reason="lightning not installed (pip install lightning)")
     from torch.utils.data import DataLoader, TensorDataset
@@ -464,10 +464,21 @@ def test_lightning_callback(tmp_path):
     trainer = pl.Trainer(max_epochs=2, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
                          callbacks=[RecorderCallback(rec)])
-    trainer.fit(Module(), loader)
+    module = Module()
+    trainer.fit(module, loader)
     assert rec.n_epochs == 2 and rec.seen.all()
     assert rec.n_presentations.tolist() == [2] * n
     assert np.isfinite(aum(rec)).all()
+    # the recorder travels in the checkpoint: a resumed run goes on recording where it stopped
+    ckpt = tmp_path / "two.ckpt"
+    trainer.save_checkpoint(ckpt)
+    resumed = Recorder(n, c)
+    trainer = pl.Trainer(max_epochs=3, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                         callbacks=[RecorderCallback(resumed)])
+    trainer.fit(Module(), loader, ckpt_path=ckpt)
+    assert resumed.n_epochs == 3 and resumed.n_presentations.tolist() == [3] * n
+    np.testing.assert_array_equal(resumed.el2n[:2], rec.el2n)
 
 
 def test_lightning_callback_contract_errors():
@@ -475,3 +486,14 @@ def test_lightning_callback_contract_errors():
         RecorderCallback(object())
     with pytest.raises(ConfigError, match="package"):
         RecorderCallback(Recorder(2, 2), package="keras")
+
+
+def test_lightning_missing_gives_install_line(monkeypatch):
+    import sys
+
+    from prunekit.errors import MissingDependencyError
+
+    for name in ("lightning.pytorch", "pytorch_lightning"):
+        monkeypatch.setitem(sys.modules, name, None)  # import of a None entry raises ImportError
+    with pytest.raises(MissingDependencyError, match="pip install lightning"):
+        RecorderCallback(Recorder(2, 2))

@@ -269,6 +269,8 @@ def train_cmd(
             alpha = kd_alpha if kd_alpha == "auto" else float(kd_alpha)
         except ValueError:
             raise ConfigError(f"--kd-alpha must be a number in [0, 1] or 'auto', got {kd_alpha!r}") from None
+        if alpha != "auto" and not 0.0 <= alpha <= 1.0:  # before the teacher is trained
+            raise ConfigError(f"--kd-alpha must be a number in [0, 1] or 'auto', got {kd_alpha!r}")
     T, tinfo = None, {}
     if alpha != 0.0:
         tcfg = TrainConfig(**{**cfg.__dict__, "model": teacher_model or model, "width": teacher_width})

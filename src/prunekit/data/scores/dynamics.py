@@ -280,16 +280,14 @@ class Recorder:
 def _batch_stats(torch, z, y) -> np.ndarray:
     """(5, B) float32 on the CPU: EL2N, p_y, logit margin, prob margin, correct (0/1)."""
     z = z.float()
-    lse = torch.logsumexp(z, dim=1, keepdim=True)
-    p = torch.exp(z - lse)
+    p = torch.softmax(z, dim=1)
     zy = z.gather(1, y)
     z_other = z.scatter(1, y, float("-inf")).amax(dim=1, keepdim=True)
     py = p.gather(1, y)
-    # softmax is monotone, so the largest other probability belongs to the largest other logit.
-    p_other = torch.exp(z_other - lse)
+    q = p.scatter(1, y, 0.0)  # the other classes' probabilities (p_y zeroed)
+    p_other = q.amax(dim=1, keepdim=True)
     # ||p - e_y||² = Σ_{k≠y} p_k² + (1 - p_y)², with 1 - p_y = Σ_{k≠y} p_k: no cancellation when
     # p_y is close to 1 (the easy examples would otherwise all score ~1e-4 noise in float32).
-    q = p.scatter(1, y, 0.0)
     el2n = torch.sqrt((q * q).sum(dim=1, keepdim=True) + q.sum(dim=1, keepdim=True) ** 2)
     correct = (z.argmax(dim=1, keepdim=True) == y).float()
     out = torch.cat([el2n, py, zy - z_other, py - p_other, correct], dim=1).t()
@@ -701,12 +699,20 @@ def _make_callback_class(base: type) -> type:
             self.recorder.record(outputs["indices"], outputs["logits"], outputs["labels"],
                                  int(trainer.current_epoch))
 
+        # The recorder travels in Lightning checkpoints, so a resumed run goes on recording. Arrays
+        # are stored as tensors: checkpoints load with torch.load(weights_only=True), which
+        # refuses NumPy arrays.
         def state_dict(self) -> dict[str, Any]:
-            return {"recorder": self.recorder.state_dict()}
+            torch = _torch()
+            state = self.recorder.state_dict()
+            return {"recorder": {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+                                 for k, v in state.items()}}
 
         def load_state_dict(self, state_dict: dict[str, Any]) -> None:
             if "recorder" in state_dict:
-                self.recorder.load_state_dict(state_dict["recorder"])
+                state = {k: v.cpu().numpy() if hasattr(v, "numpy") else v
+                         for k, v in state_dict["recorder"].items()}
+                self.recorder.load_state_dict(state)
 
     _RecorderCallback.__name__ = _RecorderCallback.__qualname__ = "RecorderCallback"
     return _RecorderCallback

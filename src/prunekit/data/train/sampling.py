@@ -2,7 +2,8 @@
 subset of the kept budget every epoch (Okanovic et al., ICLR 2024).
 
 RS2 without replacement shuffles all rows once and walks consecutive windows of the budget
-across epochs, reshuffling when exhausted, so every example is seen once per ⌈1/f⌉ epochs; with
+across epochs, reshuffling when exhausted, so every example is seen once per ⌈1/f⌉ epochs (at
+least once when the budget does not divide N: the last, short window is topped up); with
 replacement each epoch draws an independent subset. Optionally class-balanced. Pure NumPy: the
 trainer asks for epoch e's rows; no PyTorch internals are patched and the epoch length any
 scheduler sees is exactly ⌈budget / batch⌉ steps.
@@ -64,15 +65,17 @@ class RS2:
             if self.balanced:
                 return self._balanced_draw()
             return self.rng.choice(self.n, self.per_epoch, replace=False)
-        # without replacement across epochs: consecutive windows of one permutation
-        out = []
-        need = self.per_epoch
-        while need:
-            if self._pos >= len(self._order):
-                self._order = self.rng.permutation(self.n)
-                self._pos = 0
-            take = min(need, len(self._order) - self._pos)
-            out.append(self._order[self._pos : self._pos + take])
-            self._pos += take
-            need -= take
-        return np.concatenate(out)
+        # without replacement across epochs: consecutive windows of one permutation. When the
+        # budget does not divide n, the last, short window of a permutation is topped up with
+        # other rows of the same permutation (never rows of the next one): an epoch never holds a
+        # row twice, and every block of ⌈n / budget⌉ epochs sees every row at least once.
+        if self._pos >= len(self._order):
+            self._order = self.rng.permutation(self.n)
+            self._pos = 0
+        start = self._pos
+        window = self._order[start : start + self.per_epoch]
+        self._pos = start + self.per_epoch
+        if len(window) < self.per_epoch:
+            extra = self.rng.choice(self._order[:start], self.per_epoch - len(window), replace=False)
+            window = np.concatenate([window, extra])
+        return window

@@ -199,7 +199,10 @@ def fit(
         keep = len(rows) / n
     if kd_alpha == "auto":
         kd_alpha = kd_alpha_auto(keep)
-    kd_alpha = float(kd_alpha)
+    try:
+        kd_alpha = float(kd_alpha)
+    except (TypeError, ValueError):
+        raise ConfigError(f"kd_alpha must be a number in [0, 1] or 'auto', got {kd_alpha!r}") from None
     if not 0.0 <= kd_alpha <= 1.0:
         raise ConfigError(f"kd_alpha must be in [0, 1] or 'auto', got {kd_alpha}")
     if kd_alpha > 0:
