@@ -1,11 +1,12 @@
-"""Benchmark: GraNd with torch.func (``vmap(grad)``, batched) against a per-example autograd loop,
-on MNIST-5k (4000 training images, 784-d) with the small CNN of ``prunekit.data.train.models``
-(``make_model("cnn", 784, 10, seed=0)``) at initialisation — plus, for the record, the cost of
-``Recorder.record`` relative to one training epoch of the same CNN.
+"""Benchmark: GraNd's two batched methods — ``factored`` (per-layer norms from layer inputs and
+output gradients) and ``vmap`` (torch.func ``vmap(grad)`` per-example gradients) — against a
+per-example autograd loop, on MNIST-5k (4000 training images, 784-d) with the small CNN and the MLP
+of ``prunekit.data.train.models`` (``make_model(name, 784, 10, seed=0)``) at initialisation. (The
+Recorder's overhead has its own benchmark, ``bench_recorder.py``.)
 
-``grand`` runs on all 4000 examples. The reference loop runs on the first ``--ref-n`` (default
-1000) and its time is scaled per example to 4000 (printed as such); values are compared on those
-rows (max relative error). Results go to ``benchmarks/results_grand.json``.
+Both methods run on all 4000 examples (best of 2). The reference loop runs on the first ``--ref-n``
+(default 1000) and its time is scaled per example to 4000 (printed as such); values are compared on
+those rows (max relative error). Results go to ``benchmarks/results_grand.json``.
 
 The script waits (up to ``--wait`` seconds) for the 1-minute load average to drop below 1.0 so it
 does not time against another heavy job.
@@ -35,15 +36,19 @@ def wait_for_quiet_machine(max_wait: float, threshold: float = 1.0) -> float:
     return os.getloadavg()[0]
 
 
-def make_cnn(seed: int = 0):
+def make(name: str, seed: int = 0):
+    """``make_model(name, 784, 10, seed)`` from the trainer package, or (CNN only, if that package
+    is missing) an equivalent local CNN."""
     try:
         from prunekit.data.train.models import make_model
 
-        return make_model("cnn", 784, 10, seed=seed), "prunekit.data.train.models cnn"
+        return make_model(name, 784, 10, seed=seed), f"prunekit.data.train.models {name}"
     except ImportError:  # the trainer package is not there: an equivalent CNN
         import torch
         from torch import nn
 
+        if name != "cnn":
+            raise
         torch.manual_seed(seed)
 
         class CNN(nn.Module):
@@ -65,64 +70,59 @@ def make_cnn(seed: int = 0):
         return CNN(), "benchmark-local cnn (16-32 conv, 128 fc)"
 
 
-def recorder_overhead(X, y, *, batch_size: int = 128, repeats: int = 2) -> dict:
-    """One SGD epoch of the CNN over the 4000 images with and without ``Recorder.record`` per batch
-    (alternating, best of ``repeats``), and the time spent inside ``record`` itself."""
-    import torch
-
-    from prunekit.data.scores.dynamics import Recorder
-
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    n = len(y)
-
-    def epoch(record: bool, seed: int):
-        model, _ = make_cnn(seed)
-        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-        rec = Recorder(n, 10)
-        g = torch.Generator().manual_seed(seed)
-        in_record = 0.0
+def best_of(k: int, fn):
+    best, out = float("inf"), None
+    for _ in range(k):
         t0 = time.perf_counter()
-        for idx in torch.randperm(n, generator=g).split(batch_size):
-            logits = model(Xt[idx])
-            loss = torch.nn.functional.cross_entropy(logits, yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if record:
-                t1 = time.perf_counter()
-                rec.record(idx, logits, yt[idx], 0)
-                in_record += time.perf_counter() - t1
-        return time.perf_counter() - t0, in_record
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
 
-    epoch(False, 0)  # warm-up
-    plain, with_rec, inside = [], [], []
-    for r in range(repeats):
-        plain.append(epoch(False, r)[0])
-        t, i = epoch(True, r)
-        with_rec.append(t)
-        inside.append(i)
-    return {
-        "batch_size": batch_size,
-        "epoch_s_without": min(plain),
-        "epoch_s_with": min(with_rec),
-        "record_s_per_epoch": min(inside),
-        "record_share_of_epoch": min(inside) / min(plain),
-        "record_us_per_batch": 1e6 * min(inside) / int(np.ceil(n / batch_size)),
-    }
+
+def bench_model(name: str, X, y, ref_n: int, batch_size: int) -> dict:
+    from prunekit.data.scores.dynamics import grand, grand_last_layer, grand_reference
+
+    n = len(y)
+    model, label = make(name, 0)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"\n{label}: {n_params:,} parameters")
+    for m in ("factored", "vmap"):  # warm-up (the first vmap call traces)
+        grand(model, X[:64], y[:64], batch_size=64, method=m)
+    grand_reference(model, X[:16], y[:16])
+
+    t_ref_sub, ref = best_of(1, lambda: grand_reference(model, X[:ref_n], y[:ref_n]))
+    t_ref = t_ref_sub * n / ref_n
+    scaled = "" if ref_n == n else f"  (measured on {ref_n} examples: {t_ref_sub:.2f} s, scaled per example)"
+    print(f"  grand_reference (loop)       {t_ref:8.2f} s for {n}{scaled}")
+    row = {"model": label, "n_parameters": int(n_params), "grand_reference_s": t_ref,
+           "grand_reference_measured_n": ref_n, "grand_reference_measured_s": t_ref_sub,
+           "reference_scaled": ref_n != n}
+    results = {}
+    for m in ("factored", "vmap"):
+        t, v = best_of(2, lambda: grand(model, X, y, batch_size=batch_size, method=m))
+        rel = float((np.abs(v[:ref_n] - ref) / np.abs(ref)).max())
+        results[m] = v
+        row[m] = {"seconds": t, "ms_per_example": 1e3 * t / n, "speedup": t_ref / t, "max_rel_error": rel}
+        print(f"  grand method={m:9s}        {t:8.2f} s for {n}  ({1e3 * t / n:.3f} ms/example)   "
+              f"speed-up {t_ref / t:6.1f}x   max rel. error {rel:.1e}")
+    t_last, last = best_of(2, lambda: grand_last_layer(model, X, y))
+    row["grand_last_layer"] = {"seconds": t_last, "spearman_vs_grand": _spearman(results["factored"], last)}
+    print(f"  grand_last_layer             {t_last:8.2f} s for {n}  (a different score: Spearman "
+          f"{_spearman(results['factored'], last):.3f} with grand)")
+    return row
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ref-n", type=int, default=1000, help="examples the reference loop runs on (>= 500)")
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--models", default="cnn,mlp", help="comma-separated make_model names")
     ap.add_argument("--wait", type=float, default=600.0, help="max seconds to wait for load < 1.0")
     ap.add_argument("--json", type=Path, default=HERE / "results_grand.json")
-    ap.add_argument("--skip-recorder", action="store_true", help="skip the Recorder overhead measurement")
     a = ap.parse_args()
 
     import torch
 
-    from prunekit.data.scores.dynamics import grand, grand_last_layer, grand_reference
     from prunekit.datasets import load
     from prunekit.io.atomic import atomic_path
 
@@ -131,54 +131,18 @@ def main() -> None:
     n = len(y)
     ref_n = max(500, min(a.ref_n, n))
     load_before = wait_for_quiet_machine(a.wait)
-    model, model_name = make_cnn(0)
-    n_params = sum(p.numel() for p in model.parameters())
-    print(f"MNIST-5k train: {n} × {X.shape[1]}; model: {model_name}, {n_params:,} parameters; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads; load {load_before:.2f}")
-
-    grand(model, X[:64], y[:64], batch_size=64)  # warm-up (first vmap call traces)
-    t0 = time.perf_counter()
-    fast = grand(model, X, y, batch_size=a.batch_size)
-    t_fast = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    ref = grand_reference(model, X[:ref_n], y[:ref_n])
-    t_ref_sub = time.perf_counter() - t0
-    t_ref = t_ref_sub * n / ref_n
-
-    t0 = time.perf_counter()
-    last = grand_last_layer(model, X, y)
-    t_last = time.perf_counter() - t0
-
-    rel = np.abs(fast[:ref_n] - ref) / np.abs(ref)
-    speedup = t_ref / t_fast
-    scaled = "" if ref_n == n else f" (measured on {ref_n} examples, {t_ref_sub:.2f} s, scaled per example to {n})"
-    print(f"grand (vmap, batch {a.batch_size}):  {t_fast:8.2f} s for {n}  ({1e3 * t_fast / n:.3f} ms/example)")
-    print(f"grand_reference (loop):   {t_ref:8.2f} s for {n}{scaled}")
-    print(f"speed-up: {speedup:.1f}x   max relative error: {rel.max():.2e}")
-    print(f"grand_last_layer:         {t_last:8.2f} s for {n}  (a different score; Spearman vs grand "
-          f"{_spearman(fast, last):.3f})")
-
+    print(f"MNIST-5k train: {n} × {X.shape[1]}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{os.cpu_count()} CPUs; 1-min load average {load_before:.2f}; batch {a.batch_size}")
+    rows = [bench_model(name, X, y, ref_n, a.batch_size) for name in a.models.split(",")]
     results = {
-        "data": "mnist5k train (4000 x 784)", "model": model_name, "n_parameters": int(n_params),
+        "data": "mnist5k train (4000 x 784)", "n": n, "batch_size": a.batch_size,
         "torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
         "platform": platform.platform(), "load_avg_1min_at_start": round(load_before, 2),
-        "batch_size": a.batch_size, "n": n,
-        "grand_s": t_fast, "grand_reference_s": t_ref, "grand_reference_measured_n": ref_n,
-        "grand_reference_measured_s": t_ref_sub, "reference_scaled": ref_n != n,
-        "speedup": speedup, "max_rel_error": float(rel.max()),
-        "grand_last_layer_s": t_last, "spearman_grand_vs_last_layer": _spearman(fast, last),
+        "models": rows, "load_avg_1min_at_end": round(os.getloadavg()[0], 2),
     }
-    if not a.skip_recorder:
-        wait_for_quiet_machine(a.wait)
-        ro = recorder_overhead(X, y)
-        results["recorder"] = ro
-        print(f"Recorder.record: {ro['record_us_per_batch']:.0f} µs per batch of {ro['batch_size']}; "
-              f"{100 * ro['record_share_of_epoch']:.2f}% of a {ro['epoch_s_without']:.2f} s training epoch")
-    results["load_avg_1min_at_end"] = round(os.getloadavg()[0], 2)
     with atomic_path(a.json) as tmp:
         tmp.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"wrote {a.json}")
+    print(f"\nwrote {a.json}")
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:

@@ -39,7 +39,7 @@ def deterministic():
 # 4 examples, 3 classes, 4 epochs. Logits are log-probabilities, so softmax gives back exactly the
 # probabilities written here (to float32 precision) and every value below is checkable by hand.
 LABELS = np.array([0, 1, 2, 0])
-NAN = None  # example not presented in that epoch
+UNSEEN = None  # example not presented in that epoch
 PROBS = [  # PROBS[example][epoch]
     # ex 0 (y=0): correct, wrong, correct, correct -> one forgetting event
     [[0.5, 0.3, 0.2], [0.2, 0.7, 0.1], [0.6, 0.2, 0.2], [0.8, 0.1, 0.1]],
@@ -48,7 +48,7 @@ PROBS = [  # PROBS[example][epoch]
     # ex 2 (y=2): always correct
     [[0.2, 0.2, 0.6], [0.1, 0.2, 0.7], [0.1, 0.1, 0.8], [0.05, 0.05, 0.9]],
     # ex 3 (y=0): wrong, (not seen), correct, wrong -> one event, 3 presentations
-    [[0.3, 0.6, 0.1], NAN, [0.6, 0.3, 0.1], [0.4, 0.5, 0.1]],
+    [[0.3, 0.6, 0.1], UNSEEN, [0.6, 0.3, 0.1], [0.4, 0.5, 0.1]],
 ]
 
 
@@ -327,22 +327,118 @@ def _warm(model, X):
     return model
 
 
-@pytest.mark.parametrize("make", [TinyCNN, TinyMLP])
+class ResidualCNN(nn.Module):
+    """Conv2d with groups, 'same' and reflect padding, stride, BatchNorm2d, in-place ReLU and an
+    in-place residual add: every case the factored method must get right."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 6, 3, padding="same")
+        self.bn = nn.BatchNorm2d(6)
+        self.conv = nn.Conv2d(6, 6, 3, padding=1, groups=3, padding_mode="reflect")
+        self.down = nn.Conv2d(6, 8, 2, stride=2, bias=False)
+        self.relu = nn.ReLU(inplace=True)
+        self.head = nn.Linear(8 * 16, 10)
+
+    def forward(self, x):
+        h = self.relu(self.bn(self.stem(x.reshape(-1, 1, 8, 8))))
+        r = self.conv(h)
+        r += h  # in place, on a layer output
+        return self.head(self.relu(self.down(r)).flatten(1))
+
+
+class SeqModel(nn.Module):
+    """Linear and LayerNorm on (B, T, d) sequences (per-example gradients summed over positions);
+    ``proj`` (T = 2, 16 → 16) takes the Gram-matrix path, the others materialise."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(8, 16)
+        self.norm = nn.LayerNorm(16)
+        self.mix = nn.Linear(8, 2)  # along the time axis: T = 8 → 2
+        self.proj = nn.Linear(16, 16)
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        h = torch.tanh(self.norm(self.inp(x.reshape(-1, 8, 8))))  # (B, 8, 16)
+        h = self.mix(h.transpose(1, 2)).transpose(1, 2)  # (B, 2, 16)
+        return self.head(torch.tanh(self.proj(h)).flatten(1))
+
+
+@pytest.mark.parametrize("make", [TinyCNN, TinyMLP, ResidualCNN, SeqModel])
 def test_grand_matches_reference(make, digits):
     X, y = digits
     torch.manual_seed(1)
     model = _warm(make(), X)
     Xs, ys = X[:70], y[:70]
-    fast = grand(model, Xs, ys, batch_size=32)  # 3 batches, the last one partial
     ref = grand_reference(model, Xs, ys)
     assert model.training  # mode restored
-    assert fast.shape == (70,) and fast.dtype == np.float64 and (fast > 0).all()
-    np.testing.assert_allclose(fast, ref, rtol=1e-4)
-    # tensors in, same answer; a frozen parameter is left out of the norm
-    np.testing.assert_allclose(grand(model, torch.from_numpy(Xs), torch.from_numpy(ys)), fast, rtol=1e-6)
+    for method in ("factored", "vmap", "auto"):
+        fast = grand(model, Xs, ys, batch_size=32, method=method)  # 3 batches, the last one partial
+        assert model.training
+        assert fast.shape == (70,) and fast.dtype == np.float64 and (fast > 0).all()
+        np.testing.assert_allclose(fast, ref, rtol=1e-4, err_msg=method)
+    # tensors in, same answer; frozen parameters are left out of the norm
+    np.testing.assert_allclose(grand(model, torch.from_numpy(Xs), torch.from_numpy(ys)), ref, rtol=1e-4)
     model.head.bias.requires_grad_(False)
-    np.testing.assert_allclose(grand(model, Xs, ys), grand_reference(model, Xs, ys), rtol=1e-4)
-    assert (grand(model, Xs, ys) < fast).all()
+    first = next(model.parameters())
+    first.requires_grad_(False)
+    frozen = grand_reference(model, Xs, ys)
+    assert (frozen < ref).all()
+    for method in ("factored", "vmap"):
+        np.testing.assert_allclose(grand(model, Xs, ys, method=method), frozen, rtol=1e-4, err_msg=method)
+
+
+class SharedWeights(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 64)
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.fc(torch.tanh(self.fc(x)))))  # fc called twice
+
+
+class OwnParameter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(64))
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.head(x * self.scale)
+
+
+class WeightUsedTwice(nn.Module):
+    """Calls its layer once but also reads the layer's weight directly: only the check against
+    autograd can notice."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc(x) + nn.functional.linear(x ** 2, self.fc.weight)
+
+
+@pytest.mark.parametrize("make, why", [(SharedWeights, "called 2 times"), (OwnParameter, "OwnParameter")])
+def test_grand_falls_back_to_vmap(make, why, digits):
+    X, y = digits
+    model = make()
+    ref = grand_reference(model, X[:20], y[:20])
+    np.testing.assert_allclose(grand(model, X[:20], y[:20]), ref, rtol=1e-4)
+    with pytest.raises(ConfigError, match=why):
+        grand(model, X[:20], y[:20], method="factored")
+
+
+def test_grand_auto_checks_against_autograd(digits):
+    X, y = digits
+    model = WeightUsedTwice()
+    ref = grand_reference(model, X[:20], y[:20])
+    assert not np.allclose(grand(model, X[:20], y[:20], method="factored"), ref, rtol=1e-3)
+    with pytest.warns(RuntimeWarning, match="disagree"):
+        auto = grand(model, X[:20], y[:20])
+    np.testing.assert_allclose(auto, ref, rtol=1e-4)
 
 
 def test_grand_last_layer_matches_autograd(digits):
@@ -378,6 +474,8 @@ def test_grand_errors(digits):
         grand(model, X[:4], y[:3])
     with pytest.raises(ConfigError, match="batch_size"):
         grand(model, X[:4], y[:4], batch_size=0)
+    with pytest.raises(ConfigError, match="method"):
+        grand(model, X[:4], y[:4], method="fast")
     with pytest.raises(ConfigError, match="features"):
         grand_last_layer(nn.Sequential(nn.Linear(64, 10)), X[:4], y[:4])
     with pytest.raises(InputError, match="not probability vectors"):

@@ -250,6 +250,8 @@ def train_cmd(
 
     check_writable(out)
     metrics_path = out.with_name(out.name + ".metrics.json")
+    if teacher is not None and kd_alpha is None:
+        raise ConfigError("--teacher is only used for distillation: add --kd-alpha (a number or 'auto')")
     ex, X_test, y_test, n_classes = _train_data(data, labels, test, test_labels)
     if ex.labels is None:
         raise ConfigError("training needs labels (--labels for .npy, or a label column)")
@@ -301,6 +303,8 @@ def _train_data(data: str, labels, test, test_labels):
     from prunekit.io import read_examples
 
     if not Path(data).exists() and data in DATASETS:
+        if test is not None:
+            raise InputError(f"{data} is a bundled data set with its own test split; drop --test")
         ds = load(data)
         ex = ds.train_examples()
         return ex, ds.X_test, ds.y_test, len(ds.label_names)

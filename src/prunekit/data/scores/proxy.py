@@ -37,10 +37,36 @@ def _positive(name: str, v: Any) -> int:
     return int(v)
 
 
+def _dense(ex: ExampleSet) -> np.ndarray:
+    """The embeddings in memory as float32, NaN/inf refused (proxy models train on all of them)."""
+    from prunekit.io.arrays import as_float32_block
+
+    return as_float32_block(ex.embeddings, 0, copy=not isinstance(ex.embeddings, np.memmap))
+
+
 def _need_labels(ex: ExampleSet, name: str) -> np.ndarray:
     if ex.labels is None:
         raise InputError(f"scorer {name!r} trains proxy models and needs labels")
     return ex.labels
+
+
+def _check_proxy(params: dict[str, Any], *, epochs_may_be_zero: bool = False) -> None:
+    """Validate the proxy-training parameters up front (they also form a cache key)."""
+    from prunekit.data.train.models import MODELS
+    from prunekit.data.train.trainer import OPTIMIZERS
+
+    for name in ("runs", "width", "batch_size"):
+        _positive(name, params[name])
+    e = params["epochs"]
+    if isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e < (0 if epochs_may_be_zero else 1):
+        raise ConfigError(f"epochs must be an integer >= {0 if epochs_may_be_zero else 1}, got {e!r}")
+    if not isinstance(params["model"], str) or params["model"] not in MODELS:
+        raise ConfigError(f"unknown proxy model {params['model']!r}; valid models: {', '.join(MODELS)}")
+    if not isinstance(params["optimizer"], str) or params["optimizer"] not in OPTIMIZERS:
+        raise ConfigError(f"unknown optimizer {params['optimizer']!r}; valid: {', '.join(OPTIMIZERS)}")
+    lr = params["lr"]
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ConfigError(f"lr must be a number > 0, got {lr!r}")
 
 
 def _config(params: dict[str, Any], seed: int):
@@ -56,11 +82,12 @@ def proxy_recordings(ex: ExampleSet, ctx: ScoringContext, params: dict[str, Any]
     from prunekit.data.scores.dynamics import Recorder
     from prunekit.data.train import fit
 
-    y = _need_labels(ex, name)
-    runs = _positive("runs", params["runs"])
+    _check_proxy(params)
+    runs = int(params["runs"])
     key = ("proxy", tuple(sorted((k, params[k]) for k in PROXY_DEFAULTS)), ctx.seed)
     if key not in ctx.cache:
-        X = np.asarray(ex.embeddings, dtype=np.float32)
+        X = _dense(ex)
+        y = _need_labels(ex, name)
         C = ex.n_classes
         recs, t0 = [], time.perf_counter()
         for r in range(runs):
@@ -76,6 +103,7 @@ class _DynamicsScorer(Scorer):
     defaults = dict(PROXY_DEFAULTS)
 
     def _score(self, ex: ExampleSet, ctx: ScoringContext) -> ScoreResult:
+        self._from_recordings(None)  # validates this scorer's own parameters before any training
         recs, info = proxy_recordings(ex, ctx, self.params, self.name)
         values, extra = self._from_recordings(recs)
         return ScoreResult({self.name: np.asarray(values, dtype=np.float64)}, dict(self.columns),
@@ -95,10 +123,13 @@ class EL2NScorer(_DynamicsScorer):
     def _from_recordings(self, recs):
         from prunekit.data.scores.dynamics import el2n
 
+        _check_proxy(self.params)
         at = self.params["at_epoch"]
         epoch = self.params["epochs"] - 1 if at is None else at
         if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or not 0 <= epoch < self.params["epochs"]:
             raise ConfigError(f"at_epoch must be in [0, {self.params['epochs']}), got {at!r}")
+        if recs is None:
+            return None, {}
         return el2n(recs, int(epoch)), {"at_epoch": int(epoch)}
 
 
@@ -111,6 +142,8 @@ class ForgettingScorer(_DynamicsScorer):
     def _from_recordings(self, recs):
         from prunekit.data.scores.dynamics import forgetting
 
+        if recs is None:
+            return None, {}
         scores, never = forgetting(recs)
         return scores, {"never_learned": int(never)}
 
@@ -126,8 +159,10 @@ class AUMScorer(_DynamicsScorer):
         from prunekit.data.scores.dynamics import aum
 
         v = self.params["variant"]
-        if v not in ("logit", "prob"):
+        if not isinstance(v, str) or v not in ("logit", "prob"):
             raise ConfigError(f"variant must be logit or prob, got {v!r}")
+        if recs is None:
+            return None, {}
         return aum(recs, variant=v), {"variant": v}
 
 
@@ -141,7 +176,10 @@ class DynamicUncertaintyScorer(_DynamicsScorer):
     def _from_recordings(self, recs):
         from prunekit.data.scores.dynamics import dynamic_uncertainty
 
-        return dynamic_uncertainty(recs, window=_positive("window", self.params["window"])), {}
+        window = _positive("window", self.params["window"])
+        if recs is None:
+            return None, {}
+        return dynamic_uncertainty(recs, window=window), {}
 
 
 class _GradScorer(Scorer):
@@ -152,12 +190,10 @@ class _GradScorer(Scorer):
         from prunekit.data.scores.dynamics import grand, grand_last_layer
         from prunekit.data.train import fit, make_model
 
+        _check_proxy(self.params, epochs_may_be_zero=True)
+        X = _dense(ex)
         y = _need_labels(ex, self.name)
-        X = np.asarray(ex.embeddings, dtype=np.float32)
-        runs = _positive("runs", self.params["runs"])
-        epochs = self.params["epochs"]
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ConfigError(f"epochs must be >= 0 (0 = at initialisation), got {epochs!r}")
+        runs, epochs = int(self.params["runs"]), int(self.params["epochs"])
         total = np.zeros(len(X))
         t0 = time.perf_counter()
         for r in range(runs):

@@ -187,7 +187,7 @@ def fit(
         raise ConfigError("give either rows (a fixed subset) or rs2_keep (RS2), not both")
     if rs2_keep is not None:
         if not (0 < rs2_keep <= 1):
-            raise ConfigError(f"rs2_keep must be a fraction in (0, 1], got {rs2_keep}")
+            raise ConfigError(f"the RS2 fraction (--rs2 / rs2_keep) must be in (0, 1], got {rs2_keep}")
         per_epoch = max(1, int(math.floor(rs2_keep * n + 0.5)))
         sampler = RS2(n, per_epoch, replace=rs2_replace, labels=y, balanced=rs2_balanced, seed=cfg.seed)
         keep = rs2_keep
@@ -234,8 +234,8 @@ def fit(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.schedule, total_steps))
 
     Xt = torch.from_numpy(np.array(X, dtype=np.float32, order="C", copy=True))
-    yt = torch.as_tensor(y)
-    Tt = torch.as_tensor(teacher_logits) if kd_alpha > 0 else None
+    yt = torch.from_numpy(np.array(y, dtype=np.int64))  # a private copy: inputs may be read-only
+    Tt = torch.from_numpy(np.array(teacher_logits, dtype=np.float32)) if kd_alpha > 0 else None
     history: list[dict[str, float]] = []
     step = 0
     t0 = time.perf_counter()
