@@ -12,7 +12,8 @@ function                     score (per example, float64 (N,))
 ``aum(recs, variant)``       ``−mean_t M_t``; ``M_t = z_y − max_{k≠y} z_k`` ("logit", Pleiss et
                              al.) or ``p_y − max_{k≠y} p_k`` ("prob", CCS's margin) (§1.4)
 ``dynamic_uncertainty``      mean over windows of the std of the true-class probability (§1.5)
-``grand(model, X, y)``       ``||∇_w ℓ(f_w(x), y)||₂`` over all trainable parameters (§1.2)
+``grand(model, X, y)``       ``||∇_w ℓ(f_w(x), y)||₂`` over all trainable parameters (§1.2);
+                             exact, batched: per-layer factored norms or torch.func ``vmap(grad)``
 ``grand_last_layer``         the same restricted to the last linear layer — a different score
 ===========================  ==================================================================
 

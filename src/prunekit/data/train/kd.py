@@ -25,7 +25,7 @@ def _call_teacher(fn: Callable, X: np.ndarray, batch_size: int = 1024) -> np.nda
     out = []
     with torch.no_grad():
         for s in range(0, len(X), batch_size):
-            z = fn(torch.as_tensor(np.asarray(X[s : s + batch_size], dtype=np.float32)))
+            z = fn(torch.from_numpy(np.array(X[s : s + batch_size], dtype=np.float32)))
             z = z.detach().cpu().numpy() if hasattr(z, "detach") else np.asarray(z)
             out.append(np.asarray(z, dtype=np.float32))
     return np.concatenate(out)
