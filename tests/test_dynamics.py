@@ -100,7 +100,8 @@ def test_torch_and_numpy_inputs_agree(history):
 def test_el2n_hand_computed(history):
     np.testing.assert_allclose(
         el2n(history, 0),
-        [math.sqrt(.25 + .09 + .04), math.sqrt(.25 + .49 + .04), math.sqrt(.04 + .04 + .16), math.sqrt(.49 + .36 + .01)],
+        [math.sqrt(.25 + .09 + .04), math.sqrt(.25 + .49 + .04), math.sqrt(.04 + .04 + .16),
+         math.sqrt(.49 + .36 + .01)],
         rtol=1e-5)
     e1 = el2n(history, 1)
     assert np.isnan(e1[3])  # not seen in epoch 1
@@ -328,12 +329,12 @@ def _warm(model, X):
 
 
 class ResidualCNN(nn.Module):
-    """Conv2d with groups, 'same' and reflect padding, stride, BatchNorm2d, in-place ReLU and an
-    in-place residual add: every case the factored method must get right."""
+    """Conv2d with groups, dilation, "same" and reflect padding, stride, BatchNorm2d, in-place ReLU
+    and an in-place residual add: every case the factored method must get right."""
 
     def __init__(self):
         super().__init__()
-        self.stem = nn.Conv2d(1, 6, 3, padding="same")
+        self.stem = nn.Conv2d(1, 6, 3, padding="same", dilation=2)
         self.bn = nn.BatchNorm2d(6)
         self.conv = nn.Conv2d(6, 6, 3, padding=1, groups=3, padding_mode="reflect")
         self.down = nn.Conv2d(6, 8, 2, stride=2, bias=False)
