@@ -25,6 +25,16 @@ from prunekit.data.scores.dynamics import (  # noqa: E402
 from prunekit.errors import ConfigError, InputError  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The inputs here are tiny: on a busy machine, torch's second intra-op thread only adds waits
+    at every parallel region (the same reason conftest runs faiss on one thread)."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
 @pytest.fixture(autouse=True)
 def deterministic():
     prev = torch.are_deterministic_algorithms_enabled()

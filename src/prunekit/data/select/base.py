@@ -130,7 +130,7 @@ class Selector:
             if m > len(pool):
                 raise InputError(
                     f"asked to keep {m} examples but only {len(pool)} remain after removing "
-                    f"{len(dropped)} near-duplicates; lower keep or raise eps's strictness"
+                    f"{len(dropped)} near-duplicates; lower keep or score with a smaller eps"
                 )
         rng = np.random.default_rng(seed)
         kept, drops = self._select(table, pool, m, rng)
