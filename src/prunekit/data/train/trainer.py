@@ -127,7 +127,7 @@ def evaluate(model, X: np.ndarray, y: np.ndarray, *, batch_size: int = 1024, dev
     torch = require("torch", "torch")
     logits = predict_logits(model, X, batch_size=batch_size, device=device)
     lt = torch.from_numpy(logits)
-    yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    yt = torch.from_numpy(np.array(y, dtype=np.int64))  # a copy: y may be read-only
     loss = float(torch.nn.functional.cross_entropy(lt, yt))
     return float((logits.argmax(1) == y).mean()), loss
 
