@@ -21,7 +21,7 @@ import numpy as np
 
 from prunekit._progress import progress
 from prunekit.errors import ConfigError
-from prunekit.io.arrays import as_float32_block, iter_blocks, iter_raw_blocks, normalize_rows
+from prunekit.io.arrays import as_float32_block, iter_raw_blocks, normalize_rows
 
 POLICIES = ("hard", "easy", "random")
 DEFAULT_MEMORY = 1 << 30

@@ -13,8 +13,9 @@ __all__ = ["MODELS", "RS2", "FixedSubset", "TrainConfig", "TrainResult", "evalua
            "kd_loss", "load_checkpoint", "make_model", "predict_logits", "save_checkpoint", "rows_from_selection", "teacher_logits"]
 
 
-def rows_from_selection(table, ids) -> "np.ndarray":
-    """Row numbers (into data whose ids are ``ids``) of the examples a selection table keeps."""
+def rows_from_selection(table, ids):
+    """Row numbers (into data whose ids are ``ids``) of the examples a selection table keeps:
+    an (M,) int64 array, sorted."""
     import numpy as np
 
     from prunekit.errors import InputError
