@@ -101,3 +101,15 @@ def scored_table(dup_mixture_arrays):
     table = score(ex, ["prototypicality", "density", "semdedup", "random"], k=20, seed=0)
     assert (table.duplicate_of >= 0).sum() >= 30  # the fixture is only useful with duplicates
     return table
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models: one intra-op thread. On a busy 2-core machine, two threads that cannot both be
+    scheduled made the training tests ~8x slower (85 s vs 10 s); restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

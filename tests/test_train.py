@@ -23,14 +23,7 @@ from prunekit.errors import ConfigError, InputError, PrunekitError
 N_DIGITS = 1437
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models: one intra-op thread. On a busy 2-core machine, two threads that cannot both be
-    scheduled made these files ~8x slower (85 s vs 10 s); restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

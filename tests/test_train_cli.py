@@ -20,14 +20,7 @@ from prunekit.datasets import load
 N_DIGITS = 1437
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models: one intra-op thread. On a busy 2-core machine, two threads that cannot both be
-    scheduled made these files ~8x slower (85 s vs 10 s); restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run(args, capsys) -> tuple[int, str, str]:
