@@ -305,3 +305,18 @@ def load_checkpoint(path: str | Path):
     model = make_model(cfg["model"], cfg["dim"], cfg["n_classes"], width=cfg.get("width", 1))
     model.load_state_dict(ck["state_dict"])
     return model, cfg
+
+
+def rows_from_selection(table, ids):
+    """Row numbers (into data whose ids are ``ids``) of the examples a selection table keeps:
+    an (M,) int64 array, sorted."""
+    if table.keep is None:
+        raise InputError("the subset artefact has no selection (keep column): run select first")
+    kept = table.ids[table.keep]
+    pos = {v: i for i, v in enumerate(np.asarray(ids).tolist())}
+    missing = [v for v in kept.tolist() if v not in pos]
+    if missing:
+        raise InputError(f"{len(missing)} kept ids of the subset are not in the data (e.g. {missing[0]!r})")
+    if len(kept) == 0:
+        raise InputError("the subset keeps no examples (keep budget zero)")
+    return np.sort(np.array([pos[v] for v in kept.tolist()], dtype=np.int64))
