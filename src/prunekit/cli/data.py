@@ -323,3 +323,6 @@ def _train_data(data: str, labels, test, test_labels):
     if y_test is not None and n_classes is not None:
         n_classes = max(n_classes, int(y_test.max()) + 1)
     return ex, X_test, y_test, n_classes
+
+
+from prunekit.cli.sweep import sweep_cmd as _sweep; app.command("sweep")(_sweep)  # noqa: E402,E702
