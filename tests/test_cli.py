@@ -132,3 +132,15 @@ def test_console_script_entry_point(tmp_path):
     r = subprocess.run([str(exe), "data", "select", str(tmp_path / "none.parquet"), "-s", "random",
                         "--keep", "0.5", "-o", str(tmp_path / "o.parquet")], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "does not exist" in r.stderr
+
+
+def test_demo_selection_part_writes_its_artefacts(tmp_path, capsys):
+    """The README's main command, first part (the sweep part is covered by the sweep tests)."""
+    out = tmp_path / "demo"
+    code, stdout, err = run(["demo", "-o", out, "--no-sweep"], capsys)
+    assert code == 0, err
+    for name in ("scores.parquet", "selection_dbp.parquet", "kept_dbp.parquet", "dbp_centroid_distance.png"):
+        assert (out / name).stat().st_size > 0, name
+    kept = pq.read_table(out / "kept_dbp.parquet")
+    assert kept.num_rows == 1200  # 30 % of the 4000 training images
+    assert "full data" in stdout and "dbp (dedup first)" in stdout
