@@ -13,16 +13,18 @@ def demo(
     out: Path = typer.Option(Path("prunekit-demo"), "--out", "-o", help="Directory for the artefacts."),
     keep: float = typer.Option(0.3, help="Fraction of the training set to keep."),
     seed: int = typer.Option(0, help="Random seed."),
+    sweep: bool = typer.Option(True, "--sweep/--no-sweep", help="Also run the compact sweep and write its report."),
 ) -> None:
-    """Score, select and export MNIST-5k, and show what each selection costs in accuracy.
+    """Score, select and export MNIST-5k, show what each selection costs in accuracy, then run a
+    compact sweep (methods × keep × 2 seeds × CE/KD, and RS2) and write its HTML report.
 
     Example:
 
-        prunekit demo --keep 0.3 -o prunekit-demo
+        prunekit demo -o prunekit-demo
     """
     from prunekit.data.demo import run_demo
 
-    r = run_demo(out, keep=keep, seed=seed)
+    r = run_demo(out, keep=keep, seed=seed, with_sweep=sweep)
     console.print(
         f"MNIST-5k: {r['n_train']:,} training images (test {r['n_test']:,}); k = {r['k']} clusters; "
         f"{r['near_duplicates']} near-duplicates (eps 0.05); scoring took {r['score_seconds']:.1f}s"
@@ -36,3 +38,9 @@ def demo(
     )
     console.print(f"artefacts in {r['out_dir']}/ (scores.parquet, selection_*.parquet, kept_dbp.parquet, "
                   f"dbp_centroid_distance.png); took {r['total_seconds']:.1f}s")
+    sw = r.get("sweep")
+    if sw:
+        rows = [(m, f"{k:g}", "KD" if kd else "CE", n, f"{100 * a:.2f} ± {100 * sd:.2f}") for m, k, kd, n, a, sd in sw["summary"]]
+        table(f"compact sweep on MNIST-5k: test accuracy % (mean ± std over seeds); {sw['ran']} runs in "
+              f"{sw['seconds']:.0f}s ({sw['skipped']} reused)", ["method", "keep", "loss", "seeds", "accuracy"], rows)
+        console.print(f"report: {sw['report']}")

