@@ -113,6 +113,14 @@ def _figure(w=7.5, h=4.6):
     return fig
 
 
+def _finish(fig, ax, path: Path, *, log_grid: bool = False) -> None:
+    """Legend, grid, layout and save: the common end of the line plots."""
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3, which="both" if log_grid else "major")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
 def _colors(names: list[str]) -> dict[str, Any]:
     import matplotlib
 
@@ -145,10 +153,7 @@ def _plot_accuracy(df, path: Path) -> list[str]:
     ax.set_xlabel("kept fraction")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("accuracy vs kept fraction (mean ± std over seeds; KD dashed)")
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
+    _finish(fig, ax, path)
     return notes
 
 
@@ -207,10 +212,7 @@ def _plot_scaling(df, path: Path) -> list[str]:
     ax.set_xlabel("kept examples (per epoch)")
     ax.set_ylabel("test error (1 − accuracy)")
     ax.set_title("test error vs kept examples, fitted err ≈ a·n^(−b) (KD dashed)")
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    fig.savefig(path)
+    _finish(fig, ax, path, log_grid=True)
     return notes
 
 
@@ -237,10 +239,7 @@ def _plot_time(df, path: Path) -> list[str]:
     ax.set_xlabel("wall time: scoring + training (s)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("time to accuracy, scoring cost included (one point per keep fraction)")
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    fig.savefig(path)
+    _finish(fig, ax, path, log_grid=True)
     return []
 
 
