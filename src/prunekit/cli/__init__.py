@@ -13,7 +13,7 @@ from prunekit._version import __version__
 
 app = typer.Typer(
     name="prunekit",
-    help="Remove redundancy from ML work: prune training examples (more to come: tables, weights).",
+    help="Remove redundancy from ML work: prune training examples, contained tables and network weights.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -35,10 +35,12 @@ def _root(
 
 
 def _register() -> None:
-    from prunekit.cli import data, datasets, demo  # noqa: F401
+    from prunekit.cli import data, datasets, demo, lake, sparse  # noqa: F401
 
     app.add_typer(data.app, name="data")
     app.add_typer(datasets.app, name="datasets")
+    app.add_typer(lake.app, name="lake")
+    app.add_typer(sparse.app, name="sparse")
     app.command("demo")(demo.demo)
 
 

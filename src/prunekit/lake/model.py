@@ -1,0 +1,216 @@
+"""Plain data shared by every lake stage: table profiles, containment edges, scan results.
+
+Profiles are value objects (JSON round-trip, no behaviour beyond lookups): the schema graph,
+the statistics pruning, the verifier, the planner and the recipes all consume them, and the
+engines (DuckDB, Spark) never define their own. Containment direction: an ``Edge`` says
+``child ⊆ parent`` (every row of the child occurs in the parent's projection on the child's
+columns; bag semantics unless ``semantics == "set"``).
+
+Type normalisation is the first thing that makes files from different writers comparable:
+``large_string``/``string_view`` are strings, every integer width is ``int``, every float width is
+``float``, timestamps compare in one unit. ``normalise_type`` is the single definition.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import pyarrow as pa
+
+Semantics = Literal["bag", "set"]
+FORMATS = ("parquet", "csv")
+
+
+def normalise_name(name: str) -> str:
+    """Column names match case-insensitively, ignoring surrounding white space."""
+    return str(name).strip().lower()
+
+
+def normalise_type(t: pa.DataType) -> str:
+    """One string per family of Arrow types whose values compare exactly after a cast.
+
+    Integers (any width, signed or not) are ``int``; floats (any width) are ``float``: a float32
+    widens to float64 exactly, so its values can be compared in double precision. Dictionary
+    columns take their value type. Timestamps keep their time zone but not their unit.
+    """
+    if pa.types.is_dictionary(t):
+        return normalise_type(t.value_type)
+    if pa.types.is_boolean(t):
+        return "bool"
+    if pa.types.is_integer(t):
+        return "int"
+    if pa.types.is_floating(t):
+        return "float"
+    if pa.types.is_decimal(t):
+        return "decimal"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or str(t) == "string_view":
+        return "string"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t) \
+            or str(t) == "binary_view":
+        return "binary"
+    if pa.types.is_date(t):
+        return "date"
+    if pa.types.is_timestamp(t):
+        return f"timestamp[{t.tz}]" if t.tz else "timestamp"
+    if pa.types.is_time(t):
+        return "time"
+    if pa.types.is_duration(t):
+        return "duration"
+    if pa.types.is_null(t):
+        return "null"
+    # Nested and exotic types compare only with themselves.
+    return str(t)
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """One column of a table: its normalised name and type and exact statistics.
+
+    ``min``/``max`` are JSON-able Python values (None when the column is all null or the type has
+    no order we use). Float columns: min/max ignore NaN; ``nans`` counts NaN, ``nulls`` counts
+    nulls; ``-0.0`` and ``0.0`` are equal values.
+    """
+
+    name: str                 # normalised (lower-case, trimmed)
+    original_name: str        # as written in the file
+    type: str                 # normalise_type(...) of the Arrow type
+    arrow_type: str           # str() of the Arrow type, for restores and reports
+    nulls: int = 0
+    nans: int = 0
+    min: Any = None
+    max: Any = None
+
+
+@dataclass(frozen=True)
+class TableProfile:
+    """A table of the lake: one Parquet file, one folder of Parquet parts, or one CSV file.
+
+    ``name`` is the table's path relative to the lake root, '/'-separated, without the file
+    extension (a folder of parts is named by the folder). ``fingerprint`` is an order-independent
+    hash of the rows (row count + multiset of row hashes) so two tables with the same rows in any
+    order have the same fingerprint; ``checksum`` is a hash of the bytes on disk (sorted parts) and
+    changes whenever a file changes.
+    """
+
+    name: str
+    path: str                 # absolute path of the file or folder
+    format: str               # "parquet" or "csv"
+    columns: tuple[ColumnProfile, ...]
+    rows: int
+    size_bytes: int
+    fingerprint: str
+    checksum: str
+    signature: str = ""       # cheap change detector (sizes + mtimes) used by the profile cache
+
+    @property
+    def schema(self) -> dict[str, str]:
+        """Normalised column name → normalised type."""
+        return {c.name: c.type for c in self.columns}
+
+    def column(self, name: str) -> ColumnProfile:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["columns"] = [asdict(c) for c in self.columns]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TableProfile":
+        d = dict(d)
+        d["columns"] = tuple(ColumnProfile(**c) for c in d["columns"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """``child ⊆ parent`` on the child's columns.
+
+    ``verified`` is True only when the rows were compared exactly (never from samples or
+    statistics alone). ``derived`` marks edges added by the transitive closure of verified edges.
+    ``duplicate`` marks mutual containment with equal row counts (an exact duplicate).
+    """
+
+    parent: str
+    child: str
+    columns: tuple[str, ...]  # the child's normalised column names, in the child's order
+    semantics: str = "bag"
+    verified: bool = False
+    derived: bool = False
+    duplicate: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["columns"] = list(self.columns)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Edge":
+        d = dict(d)
+        d["columns"] = tuple(d["columns"])
+        return cls(**d)
+
+
+@dataclass
+class StageReport:
+    """What one pruning stage did: candidate pairs in and out, and its wall time."""
+
+    stage: str
+    pairs_in: int
+    pairs_out: int
+    seconds: float
+
+    @property
+    def removed(self) -> int:
+        return self.pairs_in - self.pairs_out
+
+
+@dataclass
+class Skipped:
+    """A file the scan could not use, and why (one readable line)."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class ScanResult:
+    """Everything ``prunekit lake scan`` finds: profiles, verified edges, groups, stage reports."""
+
+    root: str
+    semantics: str
+    engine: str
+    profiles: dict[str, TableProfile]
+    edges: list[Edge]                       # verified + derived (transitive closure)
+    duplicate_groups: list[list[str]]       # each sorted; groups of size >= 2
+    stages: list[StageReport] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "root": self.root,
+            "semantics": self.semantics,
+            "engine": self.engine,
+            "profiles": {k: v.to_dict() for k, v in sorted(self.profiles.items())},
+            "edges": [e.to_dict() for e in self.edges],
+            "duplicate_groups": self.duplicate_groups,
+            "stages": [asdict(s) for s in self.stages],
+            "skipped": [asdict(s) for s in self.skipped],
+        }, indent=1, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ScanResult":
+        d = json.loads(text)
+        return cls(
+            root=d["root"], semantics=d["semantics"], engine=d["engine"],
+            profiles={k: TableProfile.from_dict(v) for k, v in d["profiles"].items()},
+            edges=[Edge.from_dict(e) for e in d["edges"]],
+            duplicate_groups=[list(g) for g in d["duplicate_groups"]],
+            stages=[StageReport(**s) for s in d["stages"]],
+            skipped=[Skipped(**s) for s in d["skipped"]],
+        )

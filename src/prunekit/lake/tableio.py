@@ -1,0 +1,198 @@
+"""Reading a lake table in its canonical row order, and hashing rows and tables.
+
+The canonical order of a table is the order a person sees: a Parquet file's rows in file order; a
+folder of Parquet parts as its ``*.parquet`` files sorted by relative path, concatenated; a CSV
+file's rows in file order. Every stage (profiles, verification, recipes, restores) reads through
+``read_table`` so "row 17" means the same row everywhere.
+
+CSV files are parsed by ``pyarrow.csv`` with its default type inference (integers → int64, decimals →
+double, ISO dates/timestamps → date/timestamp, ``true``/``false`` → bool, everything else string)
+and its default null markers (empty field, ``NA``, ``NULL``, ``NaN``, ``null``, ``nan``, ``N/A``, …).
+That parse *is* the table's content as far as prunekit is concerned.
+
+Row hashes are null-safe and value-based: integer widths and float widths hash alike when the
+values are equal, ``-0.0`` hashes as ``0.0``, every NaN hashes alike, NULL differs from every value.
+They are for fingerprints and sampling; exact verification always compares the values themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from prunekit.errors import InputError
+from prunekit.lake.model import normalise_name, normalise_type
+
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+_NULL_HASH = np.uint64(0x9E3779B97F4A7C15)
+
+
+def table_files(path: str | Path) -> list[Path]:
+    """The files holding a table: the file itself, or the sorted ``*.parquet`` parts of a folder."""
+    p = Path(path)
+    if p.is_dir():
+        parts = sorted((f for f in p.rglob("*.parquet") if f.is_file()),
+                       key=lambda f: f.relative_to(p).as_posix())
+        if not parts:
+            raise InputError(f"{p}: folder holds no .parquet files")
+        return parts
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    return [p]
+
+
+def read_table(path: str | Path, fmt: str | None = None) -> pa.Table:
+    """The table at ``path`` in canonical row order (see the module docstring).
+
+    Raises ``InputError`` with one readable line for unreadable, malformed or inconsistent files.
+    """
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    p = Path(path)
+    fmt = fmt or ("csv" if p.suffix.lower() == ".csv" else "parquet")
+    try:
+        if fmt == "csv":
+            table = pacsv.read_csv(p)
+        elif fmt == "parquet":
+            files = table_files(p)
+            pieces = [pq.read_table(f) for f in files]
+            if len(pieces) == 1:
+                table = pieces[0]
+            else:
+                first = pieces[0].schema
+                for f, t in zip(files[1:], pieces[1:]):
+                    if not t.schema.equals(first, check_metadata=False):
+                        raise InputError(f"{p}: part {f.name} has a different schema from {files[0].name}")
+                table = pa.concat_tables(pieces)
+        else:
+            raise InputError(f"{p}: unknown table format {fmt!r} (expected parquet or csv)")
+    except InputError:
+        raise
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{p}: cannot read as {fmt}: {msg}") from exc
+    names = [normalise_name(n) for n in table.column_names]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InputError(f"{p}: duplicate column names after normalisation: {', '.join(dup)}")
+    return table
+
+
+def file_checksum(path: str | Path) -> str:
+    """sha256 over the bytes of every file of the table (parts in canonical order, with their names)."""
+    p = Path(path)
+    h = hashlib.sha256()
+    for f in table_files(p):
+        if p.is_dir():
+            h.update(f.relative_to(p).as_posix().encode() + b"\0")
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser, vectorised over uint64 (wrapping arithmetic)."""
+    with np.errstate(over="ignore"):
+        x = x.astype(np.uint64, copy=True)
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return x
+
+
+def column_hashes(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """uint64 hash per value; equal values of one normalised type hash alike; NULL has its own hash."""
+    import pandas as pd
+
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.dictionary_decode()
+        t = col.type
+    kind = normalise_type(t)
+    n = len(col)
+    valid = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    if kind in ("int", "bool", "date", "time", "duration") or kind.startswith("timestamp"):
+        if kind == "bool":
+            vals = pc.cast(col, pa.int8())
+        elif pa.types.is_unsigned_integer(t) and t.bit_width == 64:
+            big = pc.max(col).as_py()
+            if big is not None and big > np.iinfo(np.int64).max:
+                return _object_hashes(col, valid)
+            vals = col
+        elif kind.startswith("timestamp"):
+            vals = _timestamp_ints(col)
+        elif pa.types.is_date(t) and t.bit_width == 64:  # date64 (ms) → days, as date32 is
+            vals = pc.cast(col, pa.date32())
+        else:
+            vals = col
+        ints = pc.cast(pc.fill_null(vals, 0) if vals.null_count else vals, pa.int64(), safe=False)
+        h = _mix(ints.to_numpy(zero_copy_only=False).view(np.uint64))
+    elif kind == "float":
+        f = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
+        f[~valid] = 0.0
+        f[f == 0.0] = 0.0            # -0.0 → 0.0
+        f[np.isnan(f)] = np.nan      # one NaN bit pattern
+        h = _mix(f.view(np.uint64))
+    elif kind in ("string", "binary"):
+        arr = np.asarray(col.to_pylist(), dtype=object)
+        arr[~valid] = ""
+        h = pd.util.hash_array(arr, categorize=True).astype(np.uint64)
+    else:
+        return _object_hashes(col, valid)
+    h = np.where(valid, h, _NULL_HASH) if n else h
+    return h.astype(np.uint64, copy=False)
+
+
+def _timestamp_ints(col: pa.Array) -> pa.Array:
+    """Timestamps as integers in one unit (ns when every value fits, else µs, else s)."""
+    tz = col.type.tz
+    for unit in ("ns", "us", "ms", "s"):
+        try:
+            return pc.cast(col, pa.timestamp(unit, tz), safe=True)
+        except (pa.ArrowInvalid, OverflowError):
+            continue
+    return col
+
+
+def _object_hashes(col: pa.Array, valid: np.ndarray) -> np.ndarray:
+    import pandas as pd
+
+    arr = np.asarray([repr(v) for v in col.to_pylist()], dtype=object)
+    h = pd.util.hash_array(arr, categorize=True).astype(np.uint64)
+    return np.where(valid, h, _NULL_HASH)
+
+
+def row_hashes(table: pa.Table, columns: list[str] | None = None) -> np.ndarray:
+    """uint64 hash per row over ``columns`` (original names, in the given order; default: all)."""
+    cols = list(columns) if columns is not None else table.column_names
+    h = np.zeros(table.num_rows, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for i, name in enumerate(cols):
+            h = _mix(h * np.uint64(0x100000001B3) + column_hashes(table.column(name)) + np.uint64(i))
+    return h
+
+
+def fingerprint(table: pa.Table, columns: list[str] | None = None) -> str:
+    """Order-independent fingerprint: normalised header + row count + two sums of mixed row hashes.
+
+    Equal for two tables holding the same multiset of rows (bag semantics) over the same normalised
+    column names and types, whatever the row order, integer/float widths or string flavours.
+    """
+    cols = list(columns) if columns is not None else table.column_names
+    header = ";".join(f"{normalise_name(c)}:{normalise_type(table.schema.field(c).type)}" for c in cols)
+    rh = row_hashes(table, cols)
+    with np.errstate(over="ignore"):
+        s1 = int(np.sum(_mix(rh), dtype=np.uint64))
+        s2 = int(np.sum(_mix(rh ^ np.uint64(0xD6E8FEB86659FD93)), dtype=np.uint64))
+    hh = hashlib.sha256(header.encode()).hexdigest()[:16]
+    return f"{table.num_rows}-{hh}-{s1:016x}{s2:016x}"
