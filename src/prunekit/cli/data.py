@@ -327,3 +327,4 @@ def _train_data(data: str, labels, test, test_labels):
 
 from prunekit.cli.sweep import sweep_cmd as _sweep; app.command("sweep")(_sweep)  # noqa: E402,E702
 from prunekit.cli.sweep import report_cmd as _report; app.command("report")(_report)  # noqa: E402,E702
+from prunekit.cli.sweep import plan_cmd as _plan; app.command("plan")(_plan)  # noqa: E402,E702

@@ -75,3 +75,81 @@ def report_cmd(
     base = sweep_dir if sweep_dir.is_dir() else sweep_dir.parent
     path = write_report(sweep_dir, out if out is not None else base / "report")
     console.print(f"report → {path}")
+
+
+def _floats(text: Optional[str], what: str) -> Optional[list[float]]:
+    from prunekit.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+
+def plan_cmd(
+    source: str = typer.Argument(..., help="A bundled data set name, a training file, or a plan/sweep config (.toml)."),
+    tolerance: Optional[float] = typer.Option(None, "--tolerance", "-t", help="Accuracy points the pruned model may lose against full data [default: 1.0]."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (pilot sweeps, final run, plan.json, plan.png)."),
+    methods: Optional[str] = typer.Option(None, "--methods", "-m", help="Comma-separated methods [default: random,el2n,ccs]."),
+    keep: Optional[str] = typer.Option(None, "--keep", help="Comma-separated kept fractions to consider [default: 0.1,0.2,0.3,0.5,0.7]."),
+    pilots: Optional[str] = typer.Option(None, "--pilots", help="Comma-separated pilot subsample fractions [default: 0.125,0.25,0.5]."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds per pilot cell [default: 2]."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (of the full pilot; equal steps for subsets) [default: 10]."),
+    kd: Optional[bool] = typer.Option(None, "--kd/--no-kd", help="Also consider distillation from a full-data teacher [default: yes]."),
+    test: Optional[str] = typer.Option(None, "--test", help="Labelled test data (needed for a training file)."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Labels .npy for a .npy training file."),
+    test_labels: Optional[str] = typer.Option(None, "--test-labels", help="Labels .npy for a .npy test file."),
+    final_seeds: Optional[int] = typer.Option(None, "--final-seeds", help="Seeds of the final run of the recommendation [default: 1]."),
+    run_final: bool = typer.Option(True, "--run/--no-run", help="Run the recommended setting once on the full data."),
+    force: bool = typer.Option(False, "--force", help="Replace pilots or results of a different config in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Recommend a method, kept fraction and KD weight predicted to stay within TOLERANCE points
+    of full-data accuracy, from pilot sweeps on subsamples; then run it once and compare.
+
+    The pilots train every method × keep × seed × {CE, KD} on nested subsamples (default 1/8, 1/4,
+    1/2 of the training set), fit a power law of error against kept examples per setting,
+    extrapolate to the full set, and keep the smallest fraction whose predicted drop plus one
+    standard error is within the tolerance. When no setting qualifies, it says why.
+
+    Example:
+
+        prunekit data plan mnist5k --tolerance 1.0 -o runs/plan-mnist
+    """
+    from prunekit.cli._common import console, table
+    from prunekit.data.experiment.plan import plan_config, run_plan
+
+    cfg, opts = plan_config(source, {
+        "tolerance": tolerance, "pilots": _floats(pilots, "--pilots"), "final_seeds": final_seeds,
+        "methods": methods.split(",") if methods else None, "keep": _floats(keep, "--keep"), "seeds": seeds,
+        "epochs": epochs, "kd": None if kd is None else ([False, True] if kd else [False]), "test": test,
+        "labels": labels, "test_labels": test_labels})
+    res = run_plan(cfg, out, tolerance=opts.get("tolerance", 1.0), pilots=opts.get("pilots"),
+                   final_seeds=opts.get("final_seeds", 1), z=opts.get("z", 1.0), run_final=run_final,
+                   force=force, show_progress=False if quiet else None)
+    rec = res.recommendation
+    rows = [(c.method, f"{c.keep:g}", f"{c.alpha:.2f}" if c.kd else "0 (CE)", f"{c.predicted_accuracy:.2f}",
+             f"{c.predicted_drop:+.2f} ± {c.margin:.2f}", f"{c.exponent:.3f}", f"{c.r2:.2f}",
+             "yes" if c.supported else f"no: {c.reason}")
+            for c in sorted(rec.candidates, key=lambda c: (c.method, c.kd, c.keep)) if c.method != "full"]
+    table(f"pilot predictions at N = {rec.n_full} (full data: {rec.full_accuracy:.2f} % ± {rec.full_margin:.2f}; "
+          f"pilots took {res.pilot_seconds:.0f} s)",
+          ["method", "keep", "KD weight α", "pred. acc %", "pred. drop", "exponent b", "R²", "within tolerance"], rows)
+    if rec.chosen is None:
+        console.print(f"[bold]The pilot cannot support a recommendation within {rec.tolerance:g} points.[/bold]")
+        for r in rec.reasons:
+            console.print(f"  - {r}")
+    else:
+        c = rec.chosen
+        console.print(f"[bold]Recommended:[/bold] {c.method}, keep {c.keep:g}, "
+                      f"{'KD weight α = %.2f' % c.alpha if c.kd else 'no KD (α = 0)'}; predicted accuracy "
+                      f"{c.predicted_accuracy:.2f} %, drop {c.predicted_drop:.2f} ± {c.margin:.2f} points")
+        m = res.measured
+        if m is not None:
+            verdict = "within" if m["within_tolerance"] else "NOT within"
+            console.print(f"Measured on the full data ({m['seeds']} seed{'s' if m['seeds'] > 1 else ''}): "
+                          f"{m['accuracy']:.2f} % vs full data {m['full_accuracy']:.2f} % → drop {m['drop']:.2f} "
+                          f"points ({verdict} the tolerance); predicted drop was {c.predicted_drop:.2f}")
+    console.print(f"plan → {res.out / 'plan.json'}  ·  plot → {res.out / 'plan.png'}")

@@ -1,0 +1,481 @@
+"""The pruning planner: how much data can be dropped, with which method and KD weight, before
+accuracy falls by more than a tolerance?
+
+The planner answers from *pilot sweeps on subsamples* instead of a full sweep:
+
+1. Draw nested, class-stratified subsamples of the training set (by default 1/8, 1/4 and 1/2 of
+   it; each smaller one inside the larger) and run an ordinary resumable sweep on each
+   (``pilot/n<size>/``): every method × keep fraction × seed × {CE, KD}, plus full-subsample
+   training.
+2. For every (method, keep fraction, KD) fit a power law of test error against the number of
+   kept examples across the pilots, ``err ≈ a·m^(−b)`` with ``m = keep · n_pilot``, and
+   extrapolate to ``m = keep · N`` (N = the full training set). The full-data reference is the
+   same fit for plain cross-entropy training on whole pilots, extrapolated to N.
+3. The predicted drop of a setting is ``100 · (err_setting(keep·N) − err_full(N))`` accuracy
+   points, with an uncertainty from the two fits' standard errors (log-space regression,
+   ``z`` standard errors; ``z = 1`` by default). A setting is **supported** when its predicted
+   drop plus that margin is within the tolerance and both fits are usable (error falls with data:
+   ``b > 0``; at least three points). The recommendation is the supported setting with the
+   smallest keep fraction; ties prefer no KD (KD needs a full-data teacher), then the smaller
+   predicted drop.
+4. The recommended setting is run once on the full data, next to full-data training, and the
+   predicted accuracy and drop are reported against the measured ones.
+
+When no setting is supported the planner says so and why (which fits failed, the best predicted
+drop and its margin), and runs nothing more. The extrapolation is only as good as the power law:
+the pilots should reach at least a quarter of the data, and the result table shows every fit's
+exponent and R² so a reader can judge it.
+
+``plan_from_rows`` is the pure decision function (rows in, recommendation out), tested on planted
+curves; ``run_plan`` does the pilots, the decision and the final run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from prunekit.errors import ConfigError, InputError
+
+PLAN_KEYS = ("tolerance", "pilots", "final_seeds", "z")
+
+
+# ----------------------------------------------------------------------------- the decision
+
+
+@dataclass(frozen=True)
+class CurveFit:
+    """``err ≈ a·m^(−b)`` fitted in log–log space, with what a prediction needs for its error bar."""
+
+    a: float
+    b: float
+    r2: float
+    n_points: int
+    x_mean: float      # mean of log m
+    sxx: float         # Σ (log m − mean)²
+    sigma: float       # residual standard deviation in log space (nan with < 3 points)
+
+    def predict(self, m: float) -> tuple[float, float]:
+        """(predicted error at ``m``, standard error of log(prediction); nan when unknown)."""
+        err = self.a * m ** (-self.b)
+        if not math.isfinite(self.sigma) or self.sxx <= 0:
+            return err, float("nan")
+        se = self.sigma * math.sqrt(1.0 / self.n_points + (math.log(m) - self.x_mean) ** 2 / self.sxx)
+        return err, se
+
+
+def fit_curve(m: Iterable[float], err: Iterable[float]) -> CurveFit:
+    """Least-squares fit of ``log err = log a − b log m``; zero errors carry no logarithm and are
+    dropped. Raises ``InputError`` with fewer than two usable points at distinct ``m``."""
+    from prunekit.data.experiment.scaling import fit_power_law
+
+    m = np.asarray(list(m), dtype=np.float64)
+    err = np.asarray(list(err), dtype=np.float64)
+    pl = fit_power_law(m, err)
+    ok = err > 0
+    x, y = np.log(m[ok]), np.log(err[ok])
+    resid = y - (math.log(pl.a) - pl.b * x)
+    dof = len(x) - 2
+    sigma = float(math.sqrt(np.sum(resid ** 2) / dof)) if dof > 0 else float("nan")
+    return CurveFit(pl.a, pl.b, pl.r2, pl.n_points, float(x.mean()), float(np.sum((x - x.mean()) ** 2)), sigma)
+
+
+@dataclass
+class Candidate:
+    """One (method, keep, KD) setting with its prediction at full size."""
+
+    method: str
+    keep: float
+    kd: bool
+    alpha: float
+    predicted_accuracy: float   # %
+    predicted_drop: float       # accuracy points below predicted full-data accuracy
+    margin: float               # z standard errors, in accuracy points
+    exponent: float
+    r2: float
+    points: int
+    supported: bool
+    reason: str = ""
+
+
+@dataclass
+class Recommendation:
+    """The planner's decision. ``chosen`` is None when the pilot cannot support one (``reasons``)."""
+
+    tolerance: float
+    n_full: int
+    full_accuracy: float        # predicted, %
+    full_margin: float
+    full_fit: dict[str, float]
+    candidates: list[Candidate]
+    chosen: Candidate | None
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["chosen"] = None if self.chosen is None else asdict(self.chosen)
+        return d
+
+
+def plan_from_rows(rows: Iterable[dict], n_full: int, tolerance: float, *, z: float = 1.0,
+                   min_points: int = 3) -> Recommendation:
+    """Decide from pilot results.
+
+    ``rows``: dicts with ``method, keep, kd, alpha, accuracy`` (fraction in [0, 1]) and ``pool``
+    (the pilot's training-set size); ``method == "full"`` rows (``keep == 1``) are whole-pilot
+    training. ``n_full``: size of the real training set. ``tolerance``: accuracy points.
+    """
+    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
+        raise ConfigError(f"tolerance must be a number of accuracy points ≥ 0, got {tolerance!r}")
+    if not isinstance(n_full, (int, np.integer)) or n_full < 1:
+        raise ConfigError(f"n_full must be a positive integer, got {n_full!r}")
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], float(r["keep"]), bool(r["kd"])), []).append(r)
+    full_rows = groups.get(("full", 1.0, False), [])
+    reasons: list[str] = []
+    if len({r["pool"] for r in full_rows}) < 2:
+        raise InputError("the pilot has no full-subsample (keep 1.0, no KD) runs at two or more sizes")
+
+    def fit(rs):
+        return fit_curve([r["keep"] * r["pool"] for r in rs], [1.0 - r["accuracy"] for r in rs])
+
+    def points(rs):
+        return sum(1 for r in rs if r["accuracy"] < 1.0)
+
+    full = fit(full_rows)
+    full_err, full_se = full.predict(float(n_full))
+    full_delta = full_err * (math.exp(z * full_se) - 1.0) if math.isfinite(full_se) else float("nan")
+    full_ok = True
+    if full.b <= 0:
+        full_ok = False
+        reasons.append(f"full-data error does not fall with more data in the pilots (exponent {full.b:.3f}); "
+                       "the curve cannot be extrapolated")
+    if points(full_rows) < min_points or not math.isfinite(full_se):
+        full_ok = False
+        reasons.append(f"full-data curve has fewer than {min_points} usable points")
+
+    cands: list[Candidate] = []
+    for (method, keep, kd), rs in sorted(groups.items()):
+        if method == "full" and not kd:
+            continue
+        alpha = float(np.mean([r.get("alpha", 0.0) for r in rs]))
+        try:
+            f = fit(rs)
+        except InputError as exc:
+            cands.append(Candidate(method, keep, kd, alpha, float("nan"), float("nan"), float("nan"),
+                                   float("nan"), float("nan"), points(rs), False, str(exc)))
+            continue
+        err, se = f.predict(keep * n_full)
+        delta = err * (math.exp(z * se) - 1.0) if math.isfinite(se) else float("nan")
+        drop = 100.0 * (err - full_err)
+        margin = 100.0 * math.hypot(delta, full_delta) if math.isfinite(delta) and math.isfinite(full_delta) \
+            else float("nan")
+        why = ""
+        if not full_ok:
+            why = "full-data curve unusable"
+        elif f.b <= 0:
+            why = "error does not fall with data (b ≤ 0)"
+        elif points(rs) < min_points or not math.isfinite(se):
+            why = f"< {min_points} usable points"
+        elif drop + margin > tolerance:
+            why = "drop + margin > tolerance"
+        cands.append(Candidate(method, keep, kd, alpha, 100.0 * (1.0 - err), drop, margin, f.b, f.r2,
+                               points(rs), not why, why))
+    ok = [c for c in cands if c.supported and c.method != "full"]
+    chosen = min(ok, key=lambda c: (c.keep, c.kd, c.predicted_drop)) if ok else None
+    if chosen is None and full_ok:
+        finite = [c for c in cands if math.isfinite(c.predicted_drop) and c.method != "full"]
+        if finite:
+            best = min(finite, key=lambda c: c.predicted_drop + (c.margin if math.isfinite(c.margin) else 0.0))
+            reasons.append(f"no pruned setting is predicted within {tolerance:g} points: the closest is "
+                           f"{best.method} keep {best.keep:g}{' + KD' if best.kd else ''} at "
+                           f"{best.predicted_drop:.2f} ± {best.margin:.2f} points")
+        else:
+            reasons.append("no pruned setting has a usable curve")
+    return Recommendation(tolerance=float(tolerance), n_full=int(n_full), full_accuracy=100.0 * (1.0 - full_err),
+                          full_margin=100.0 * full_delta if math.isfinite(full_delta) else float("nan"),
+                          full_fit={"a": full.a, "b": full.b, "r2": full.r2, "points": full.n_points},
+                          candidates=cands, chosen=chosen, reasons=reasons)
+
+
+# ----------------------------------------------------------------------------- pilots
+
+
+def pilot_sizes(n: int, fractions: list[float], n_classes: int) -> list[int]:
+    """Pilot training-set sizes; each must hold at least 5 examples per class and be < n."""
+    if not fractions or len(fractions) < 2:
+        raise ConfigError("pilots needs at least two subsample fractions, e.g. [0.125, 0.25, 0.5]")
+    sizes = []
+    for f in sorted(set(fractions)):
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:
+            raise ConfigError(f"pilot fraction {f!r} is outside (0, 1)")
+        s = int(round(f * n))
+        if s < 5 * n_classes:
+            raise ConfigError(f"pilot fraction {f:g} gives {s} examples, fewer than 5 per class "
+                              f"({5 * n_classes}); use larger pilots")
+        sizes.append(s)
+    return sizes
+
+
+def nested_subsamples(y: np.ndarray, sizes: list[int], seed: int) -> list[np.ndarray]:
+    """Row numbers of class-stratified subsamples, each contained in the next larger one.
+
+    Every class's rows are shuffled once; a subsample of size s takes the first ⌊s · share⌋ of each
+    class (largest remainders fill up to exactly s), so smaller pilots are subsets of larger ones
+    and the curves compare like with like.
+    """
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    order = {c: rng.permutation(np.flatnonzero(y == c)) for c in classes}
+    out = []
+    for s in sizes:
+        exact = counts * (s / len(y))
+        take = np.floor(exact).astype(int)
+        rest = s - take.sum()
+        if rest > 0:
+            take[np.argsort(-(exact - take), kind="stable")[:rest]] += 1
+        rows = np.concatenate([order[c][:t] for c, t in zip(classes, take)])
+        out.append(np.sort(rows))
+    return out
+
+
+@dataclass
+class PlanResult:
+    out: Path
+    recommendation: Recommendation
+    measured: dict[str, Any] | None
+    pilot_seconds: float
+    final_seconds: float
+
+
+def _data_checksum(*arrays: np.ndarray) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.dtype, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _check_pilot_dir(pdir: Path, ident: dict, force: bool) -> None:
+    """The pilot subsamples are files the pilot sweeps point to: a directory written for other
+    data must never be reused silently (the sweeps would resume on stale files)."""
+    import shutil
+
+    meta = pdir / "pilot.json"
+    if meta.exists():
+        try:
+            old = json.loads(meta.read_text())
+        except (json.JSONDecodeError, OSError):
+            old = None
+        if old == ident:
+            return
+        if not force:
+            raise InputError(f"{pdir} holds pilots of other data or pilot sizes; use --force to replace them "
+                             "or choose another output directory")
+        shutil.rmtree(pdir)
+    elif pdir.exists() and any(pdir.iterdir()):
+        if not force:
+            raise InputError(f"{pdir} exists and holds no planner pilots; choose another output directory")
+        shutil.rmtree(pdir)
+    pdir.mkdir(parents=True, exist_ok=True)
+    from prunekit.io.atomic import atomic_path
+
+    with atomic_path(meta) as tmp:
+        tmp.write_text(json.dumps(ident, indent=1))
+
+
+def _npy(path: Path, arr: np.ndarray) -> None:
+    from prunekit.io.atomic import atomic_path
+
+    if path.exists():
+        return
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, arr)
+
+
+def run_plan(
+    config: "Any",
+    out: str | os.PathLike,
+    *,
+    tolerance: float = 1.0,
+    pilots: list[float] | None = None,
+    final_seeds: int = 1,
+    z: float = 1.0,
+    run_final: bool = True,
+    force: bool = False,
+    show_progress: bool | None = None,
+) -> PlanResult:
+    """Pilot sweeps on subsamples → recommendation → one run of it on the full data.
+
+    ``config``: a ``SweepConfig`` (its methods, keep fractions (1.0 is added), seeds, KD choices,
+    model and training settings are the pilots'). Writes ``out/pilot/n<size>/`` (sweeps),
+    ``out/final/`` (the final sweep), ``out/plan.json`` and ``out/plan.png``. Resumable: pilots and
+    the final run are ordinary sweeps and skip finished cells.
+    """
+    import time
+
+    from prunekit.data.experiment.sweep import SweepConfig, _load, run_sweep
+
+    cfg = config
+    if not isinstance(cfg, SweepConfig):
+        raise ConfigError("run_plan needs a SweepConfig")
+    if isinstance(final_seeds, bool) or not isinstance(final_seeds, int) or final_seeds < 1:
+        raise ConfigError(f"final_seeds must be a positive integer, got {final_seeds!r}")
+    if not (isinstance(z, (int, float)) and math.isfinite(z) and z >= 0):
+        raise ConfigError(f"z must be a number ≥ 0, got {z!r}")
+    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
+        raise ConfigError(f"tolerance must be a number of accuracy points ≥ 0, got {tolerance!r}")
+    pilots = [0.125, 0.25, 0.5] if pilots is None else list(pilots)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {out} exists and is not a directory")
+    name, X, y, X_test, y_test, C = _load(cfg)
+    sizes = pilot_sizes(len(y), pilots, C)
+    base = cfg.to_dict()
+    base.update(keep=sorted(set(cfg.keep) | {1.0}), kd=sorted(set(cfg.kd) | {False}))
+    pdir = out / "pilot"
+    _check_pilot_dir(pdir, {"data": name, "n": len(y), "sizes": sizes,
+                            "checksum": _data_checksum(X, y, X_test, y_test)}, force)
+    _npy(pdir / "test.npy", np.asarray(X_test, dtype=np.float32))
+    _npy(pdir / "test_labels.npy", np.asarray(y_test, dtype=np.int64))
+    t0 = time.perf_counter()
+    rows: list[dict] = []
+    for s, idx in zip(sizes, nested_subsamples(np.asarray(y), sizes, seed=0)):
+        d = pdir / f"n{s}"
+        d.mkdir(exist_ok=True)
+        _npy(d / "train.npy", np.asarray(X, dtype=np.float32)[idx])
+        _npy(d / "train_labels.npy", np.asarray(y, dtype=np.int64)[idx])
+        pc = dict(base, data=str(d / "train.npy"), labels=str(d / "train_labels.npy"),
+                  test=str(pdir / "test.npy"), test_labels=str(pdir / "test_labels.npy"))
+        res = run_sweep(SweepConfig.from_dict(pc), d / "sweep", force=force, show_progress=show_progress)
+        rows += [dict(r, pool=s) for r in res.rows]
+    pilot_seconds = time.perf_counter() - t0
+    rec = plan_from_rows(rows, n_full=len(y), tolerance=tolerance, z=z)
+
+    measured = None
+    t1 = time.perf_counter()
+    if rec.chosen is not None and run_final:
+        c = rec.chosen
+        fc = dict(cfg.to_dict(), methods=[c.method], keep=[c.keep, 1.0], seeds=final_seeds,
+                  kd=sorted({False, c.kd}))
+        fc_cfg = SweepConfig.from_dict(fc)
+        fres = run_sweep(fc_cfg, out / "final", force=force, show_progress=show_progress)
+        mine = [r for r in fres.rows if r["method"] == c.method and r["kd"] == c.kd]
+        ref = [r for r in fres.rows if r["method"] == "full" and not r["kd"]]
+        acc = 100.0 * float(np.mean([r["accuracy"] for r in mine]))
+        full_acc = 100.0 * float(np.mean([r["accuracy"] for r in ref]))
+        measured = {"accuracy": acc, "full_accuracy": full_acc, "drop": full_acc - acc,
+                    "within_tolerance": bool(full_acc - acc <= tolerance), "seeds": final_seeds,
+                    "alpha": float(np.mean([r["alpha"] for r in mine])),
+                    "training_seconds": float(np.mean([r["training_seconds"] for r in mine])),
+                    "full_training_seconds": float(np.mean([r["training_seconds"] for r in ref])),
+                    "scoring_seconds": float(np.mean([r["scoring_seconds"] for r in mine]))}
+    final_seconds = time.perf_counter() - t1
+    result = PlanResult(out, rec, measured, pilot_seconds, final_seconds)
+    write_plan(result, name=name, sizes=sizes, config=cfg.to_dict(), rows=rows)
+    return result
+
+
+def write_plan(result: PlanResult, *, name: str, sizes: list[int], config: dict, rows: list[dict]) -> None:
+    """``plan.json`` (decision, predictions, measurement, pilot rows) and ``plan.png``."""
+    from prunekit.io.atomic import atomic_path
+
+    out = result.out
+    doc = {"dataset": name, "pilot_sizes": sizes, "config": config,
+           "recommendation": result.recommendation.to_dict(), "measured": result.measured,
+           "pilot_seconds": result.pilot_seconds, "final_seconds": result.final_seconds,
+           "pilot_rows": [{k: r[k] for k in ("method", "keep", "seed", "kd", "alpha", "accuracy", "pool")}
+                          for r in rows]}
+    with atomic_path(out / "plan.json") as tmp:
+        tmp.write_text(json.dumps(doc, indent=1, default=float))
+    plot_plan(result, rows, out / "plan.png")
+
+
+def plot_plan(result: PlanResult, rows: list[dict], path: Path) -> Path:
+    """Predicted drop vs keep per method and KD (error bars: the margin), the tolerance band, and
+    the measured drop of the recommended setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from prunekit.io.atomic import atomic_path
+
+    rec = result.recommendation
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    series: dict[tuple, list[Candidate]] = {}
+    for c in rec.candidates:
+        if c.method != "full" and math.isfinite(c.predicted_drop):
+            series.setdefault((c.method, c.kd), []).append(c)
+    for (method, kd), cs in sorted(series.items()):
+        cs.sort(key=lambda c: c.keep)
+        ax.errorbar([c.keep for c in cs], [c.predicted_drop for c in cs],
+                    yerr=[c.margin if math.isfinite(c.margin) else 0.0 for c in cs],
+                    ls="--" if kd else "-", marker="o", ms=4, capsize=3, label=f"{method}{' + KD' if kd else ''}")
+    ax.axhspan(-1e9, rec.tolerance, color="tab:green", alpha=0.08, lw=0)
+    ax.axhline(rec.tolerance, color="tab:green", lw=1, label=f"tolerance {rec.tolerance:g} pt")
+    if rec.chosen is not None and result.measured is not None:
+        ax.plot([rec.chosen.keep], [result.measured["drop"]], marker="*", ms=16, color="black", ls="none",
+                label="measured (recommended)")
+    drops = [c.predicted_drop for cs in series.values() for c in cs]
+    if drops:
+        lo, hi = min(min(drops), 0.0), max(drops)
+        ax.set_ylim(lo - 1, min(hi + 2, max(3 * rec.tolerance + 5, 10)))
+    ax.set_xlabel("kept fraction")
+    ax.set_ylabel("predicted accuracy drop at full size (points)")
+    ax.set_title(f"planner: extrapolated from pilots to N = {rec.n_full}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["Candidate", "CurveFit", "PlanResult", "Recommendation", "fit_curve", "nested_subsamples",
+           "pilot_sizes", "plan_from_rows", "run_plan"]
+
+
+def plan_config(source: str, overrides: dict[str, Any] | None = None) -> tuple["Any", dict[str, Any]]:
+    """(SweepConfig of the pilots, planner options) from a TOML file or a data spec.
+
+    ``source`` ending in ``.toml`` is read like a sweep config plus the planner's keys
+    (``tolerance``, ``pilots``, ``final_seeds``, ``z``); anything else is the ``data`` of a sweep
+    config with the planner's defaults. ``overrides`` (e.g. from the command line; None values are
+    ignored) win over both.
+    """
+    from prunekit.data.experiment.sweep import SweepConfig
+
+    defaults = {"methods": ["random", "el2n", "ccs"], "keep": [0.1, 0.2, 0.3, 0.5, 0.7], "seeds": 2,
+                "kd": [False, True], "epochs": 10}
+    if str(source).endswith(".toml"):
+        import tomllib
+
+        p = Path(source)
+        if not p.is_file():
+            raise InputError(f"plan config {p} does not exist")
+        try:
+            d = tomllib.loads(p.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{p} is not valid TOML: {exc}") from None
+        base = p.resolve().parent
+    else:
+        d, base = {"data": str(source)}, None
+    d = dict(defaults, **d)
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            d[k] = v
+    opts = {k: d.pop(k) for k in PLAN_KEYS if k in d}
+    return SweepConfig.from_dict(d, base=base), opts
