@@ -131,12 +131,12 @@ def plan_cmd(
                    force=force, show_progress=False if quiet else None)
     rec = res.recommendation
     rows = [(c.method, f"{c.keep:g}", f"{c.alpha:.2f}" if c.kd else "0 (CE)", f"{c.predicted_accuracy:.2f}",
-             f"{c.predicted_drop:+.2f} ± {c.margin:.2f}", f"{c.exponent:.3f}", f"{c.r2:.2f}",
+             f"{c.predicted_drop:+.2f} ± {c.margin:.2f}", f"{c.backtest:.2f}", f"{c.exponent:.3f}", f"{c.r2:.2f}",
              "yes" if c.supported else f"no: {c.reason}")
             for c in sorted(rec.candidates, key=lambda c: (c.method, c.kd, c.keep)) if c.method != "full"]
     table(f"pilot predictions at N = {rec.n_full} (full data: {rec.full_accuracy:.2f} % ± {rec.full_margin:.2f}; "
-          f"pilots took {res.pilot_seconds:.0f} s)",
-          ["method", "keep", "KD weight α", "pred. acc %", "pred. drop", "exponent b", "R²", "within tolerance"], rows)
+          f"pilot compute {res.pilot_seconds:.0f} s)",
+          ["method", "keep", "KD α", "pred. acc %", "pred. drop ± margin", "backtest miss", "b", "R²", "supported"], rows)
     if rec.chosen is None:
         console.print(f"[bold]The pilot cannot support a recommendation within {rec.tolerance:g} points.[/bold]")
         for r in rec.reasons:

@@ -12,10 +12,14 @@ The planner answers from *pilot sweeps on subsamples* instead of a full sweep:
    extrapolate to ``m = keep · N`` (N = the full training set). The full-data reference is the
    same fit for plain cross-entropy training on whole pilots, extrapolated to N.
 3. The predicted drop of a setting is ``100 · (err_setting(keep·N) − err_full(N))`` accuracy
-   points, with an uncertainty from the two fits' standard errors (log-space regression,
-   ``z`` standard errors; ``z = 1`` by default). A setting is **supported** when its predicted
-   drop plus that margin is within the tolerance and both fits are usable (error falls with data:
-   ``b > 0``; at least three points). The recommendation is the supported setting with the
+   points. Its margin combines two things: the fits' standard errors (log-space regression,
+   ``z`` standard errors; ``z = 1`` by default), which only see scatter around the power law, and
+   a **backtest**: fit on all pilots but the largest, predict the drop at the largest, and take
+   the miss against the drop measured there — which sees how wrong the power law itself is (hard-
+   example methods, for instance, collapse on small pools and then recover steeply: a curve a
+   power law overshoots). A setting is **supported** when its predicted drop plus the margin is
+   within the tolerance and both fits are usable (error falls with data: ``b > 0``; at least
+   three points; three pilot sizes for the backtest). The recommendation is the supported setting with the
    smallest keep fraction; ties prefer no KD (KD needs a full-data teacher), then the smaller
    predicted drop.
 4. The recommended setting is run once on the full data, next to full-data training, and the
@@ -96,7 +100,8 @@ class Candidate:
     alpha: float
     predicted_accuracy: float   # %
     predicted_drop: float       # accuracy points below predicted full-data accuracy
-    margin: float               # z standard errors, in accuracy points
+    margin: float               # hypot(z standard errors, backtest miss), in accuracy points
+    backtest: float             # |predicted − measured| drop at the largest pilot, fitted on the others
     exponent: float
     r2: float
     points: int
@@ -140,7 +145,8 @@ def plan_from_rows(rows: Iterable[dict], n_full: int, tolerance: float, *, z: fl
         groups.setdefault((r["method"], float(r["keep"]), bool(r["kd"])), []).append(r)
     full_rows = groups.get(("full", 1.0, False), [])
     reasons: list[str] = []
-    if len({r["pool"] for r in full_rows}) < 2:
+    pools = sorted({r["pool"] for r in full_rows})
+    if len(pools) < 2:
         raise InputError("the pilot has no full-subsample (keep 1.0, no KD) runs at two or more sizes")
 
     def fit(rs):
@@ -149,6 +155,29 @@ def plan_from_rows(rows: Iterable[dict], n_full: int, tolerance: float, *, z: fl
     def points(rs):
         return sum(1 for r in rs if r["accuracy"] < 1.0)
 
+    def backtest(rs) -> float:
+        """Fit setting and full data on all pilots but the largest, predict the drop at the largest
+        and compare with the drop measured there. The standard errors only see scatter around the
+        power law; this sees how wrong the power law itself is when extrapolating (in points)."""
+        if len(pools) < 3:
+            return float("nan")
+        top = pools[-1]
+        try:
+            f_c = fit([r for r in rs if r["pool"] < top])
+            f_f = fit([r for r in full_rows if r["pool"] < top])
+        except InputError:
+            return float("nan")
+        at_c = [r["accuracy"] for r in rs if r["pool"] == top]
+        at_f = [r["accuracy"] for r in full_rows if r["pool"] == top]
+        if not at_c or not at_f:
+            return float("nan")
+        predicted = f_c.predict(rs[0]["keep"] * top)[0] - f_f.predict(float(top))[0]
+        measured = (1.0 - np.mean(at_c)) - (1.0 - np.mean(at_f))
+        return 100.0 * abs(predicted - measured)
+
+    if len(pools) < 3:
+        reasons.append(f"the pilot has {len(pools)} sizes; a recommendation needs 3 (two to fit, the largest "
+                       "to check the extrapolation)")
     full = fit(full_rows)
     full_err, full_se = full.predict(float(n_full))
     full_delta = full_err * (math.exp(z * full_se) - 1.0) if math.isfinite(full_se) else float("nan")
@@ -169,24 +198,27 @@ def plan_from_rows(rows: Iterable[dict], n_full: int, tolerance: float, *, z: fl
         try:
             f = fit(rs)
         except InputError as exc:
-            cands.append(Candidate(method, keep, kd, alpha, float("nan"), float("nan"), float("nan"),
+            cands.append(Candidate(method, keep, kd, alpha, float("nan"), float("nan"), float("nan"), float("nan"),
                                    float("nan"), float("nan"), points(rs), False, str(exc)))
             continue
         err, se = f.predict(keep * n_full)
         delta = err * (math.exp(z * se) - 1.0) if math.isfinite(se) else float("nan")
         drop = 100.0 * (err - full_err)
-        margin = 100.0 * math.hypot(delta, full_delta) if math.isfinite(delta) and math.isfinite(full_delta) \
-            else float("nan")
+        bt = backtest(rs)
+        margin = math.hypot(100.0 * math.hypot(delta, full_delta), bt) \
+            if math.isfinite(delta) and math.isfinite(full_delta) and math.isfinite(bt) else float("nan")
         why = ""
         if not full_ok:
             why = "full-data curve unusable"
+        elif not math.isfinite(bt):
+            why = "no backtest (needs 3 pilot sizes)"
         elif f.b <= 0:
             why = "error does not fall with data (b ≤ 0)"
         elif points(rs) < min_points or not math.isfinite(se):
             why = f"< {min_points} usable points"
         elif drop + margin > tolerance:
             why = "drop + margin > tolerance"
-        cands.append(Candidate(method, keep, kd, alpha, 100.0 * (1.0 - err), drop, margin, f.b, f.r2,
+        cands.append(Candidate(method, keep, kd, alpha, 100.0 * (1.0 - err), drop, margin, bt, f.b, f.r2,
                                points(rs), not why, why))
     ok = [c for c in cands if c.supported and c.method != "full"]
     chosen = min(ok, key=lambda c: (c.keep, c.kd, c.predicted_drop)) if ok else None
@@ -251,8 +283,8 @@ class PlanResult:
     out: Path
     recommendation: Recommendation
     measured: dict[str, Any] | None
-    pilot_seconds: float
-    final_seconds: float
+    pilot_seconds: float        # compute of the pilots: cells' training + scoring seconds, summed
+    final_seconds: float        # wall time of the final run
 
 
 def _data_checksum(*arrays: np.ndarray) -> str:
@@ -320,7 +352,7 @@ def run_plan(
 
     ``config``: a ``SweepConfig`` (its methods, keep fractions (1.0 is added), seeds, KD choices,
     model and training settings are the pilots'). Writes ``out/pilot/n<size>/`` (sweeps),
-    ``out/final/`` (the final sweep), ``out/plan.json`` and ``out/plan.png``. Resumable: pilots and
+    ``out/final/<method>-keep<k>-kd<0|1>/`` (the final sweep), ``out/plan.json`` and ``out/plan.png``. Resumable: pilots and
     the final run are ordinary sweeps and skip finished cells.
     """
     import time
@@ -360,7 +392,18 @@ def run_plan(
                   test=str(pdir / "test.npy"), test_labels=str(pdir / "test_labels.npy"))
         res = run_sweep(SweepConfig.from_dict(pc), d / "sweep", force=force, show_progress=show_progress)
         rows += [dict(r, pool=s) for r in res.rows]
-    pilot_seconds = time.perf_counter() - t0
+    # Compute the pilots cost, summed from the cells (a resumed plan's wall time would say 0):
+    # training of every cell plus each (pilot, seed)'s scoring calls once.
+    from prunekit.data.experiment.sweep import _is_dynamics
+
+    scoring = {}
+    for r in rows:
+        if r["method"] in ("random", "rs2", "full"):
+            continue
+        group = "dynamics" if r["method"] == "ccs" or _is_dynamics(r["method"]) else "geometry"
+        scoring[(r["pool"], r["seed"], group)] = float(r["scoring_seconds"])
+    pilot_seconds = sum(float(r["training_seconds"]) for r in rows) + sum(scoring.values())
+    del t0
     rec = plan_from_rows(rows, n_full=len(y), tolerance=tolerance, z=z)
 
     measured = None
@@ -370,7 +413,10 @@ def run_plan(
         fc = dict(cfg.to_dict(), methods=[c.method], keep=[c.keep, 1.0], seeds=final_seeds,
                   kd=sorted({False, c.kd}))
         fc_cfg = SweepConfig.from_dict(fc)
-        fres = run_sweep(fc_cfg, out / "final", force=force, show_progress=show_progress)
+        # One directory per recommended setting: a later plan that recommends something else
+        # (new pilots, another tolerance) runs beside it instead of colliding with it.
+        fdir = out / "final" / f"{c.method}-keep{c.keep:g}-kd{int(c.kd)}"
+        fres = run_sweep(fc_cfg, fdir, force=force, show_progress=show_progress)
         mine = [r for r in fres.rows if r["method"] == c.method and r["kd"] == c.kd]
         ref = [r for r in fres.rows if r["method"] == "full" and not r["kd"]]
         acc = 100.0 * float(np.mean([r["accuracy"] for r in mine]))
@@ -418,10 +464,12 @@ def plot_plan(result: PlanResult, rows: list[dict], path: Path) -> Path:
     for c in rec.candidates:
         if c.method != "full" and math.isfinite(c.predicted_drop):
             series.setdefault((c.method, c.kd), []).append(c)
+    colours = {m: f"C{i}" for i, m in enumerate(sorted({m for m, _ in series}))}
     for (method, kd), cs in sorted(series.items()):
         cs.sort(key=lambda c: c.keep)
-        ax.errorbar([c.keep for c in cs], [c.predicted_drop for c in cs],
-                    yerr=[c.margin if math.isfinite(c.margin) else 0.0 for c in cs],
+        # one colour per method, KD dashed (as in the sweep report); small offset so bars don't hide
+        ax.errorbar([c.keep + (0.006 if kd else -0.006) for c in cs], [c.predicted_drop for c in cs],
+                    yerr=[c.margin if math.isfinite(c.margin) else 0.0 for c in cs], color=colours[method],
                     ls="--" if kd else "-", marker="o", ms=4, capsize=3, label=f"{method}{' + KD' if kd else ''}")
     ax.axhspan(-1e9, rec.tolerance, color="tab:green", alpha=0.08, lw=0)
     ax.axhline(rec.tolerance, color="tab:green", lw=1, label=f"tolerance {rec.tolerance:g} pt")
