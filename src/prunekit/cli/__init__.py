@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
     except PrunekitError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         return 2
@@ -76,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
                 typer.secho(f"error: {msg} (see --help)", err=True, fg="red")
             return 2
         raise
+    # With standalone_mode=False, click *returns* the code of a ``typer.Exit(n)`` raised inside a
+    # command instead of raising it (e.g. ``lake apply`` exits 1 when some tables were refused).
+    if isinstance(rv, int) and not isinstance(rv, bool) and rv:
+        return rv
     return 0
 
 

@@ -14,7 +14,7 @@ Type normalisation is the first thing that makes files from different writers co
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -116,8 +116,10 @@ class TableProfile:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["columns"] = [asdict(c) for c in self.columns]
+        # Shallow copies (every field is a plain value): dataclasses.asdict deep-copies and was a
+        # measurable part of profiling a 2,000-table lake.
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["columns"] = [{f.name: getattr(c, f.name) for f in fields(c)} for c in self.columns]
         return d
 
     @classmethod

@@ -1,0 +1,55 @@
+"""Engines that run the exact verification (stage 3b) of ``prunekit.lake``.
+
+An engine gets tables already read and put in canonical form by ``verify.canonical`` (so it never
+parses files itself: a CSV means the same rows to every engine) and answers, for one parent
+projection and the children with the same column set, which children are contained in it.
+Every engine must give identical answers on the same lake; ``tests/lake/test_spark_backend.py``
+checks DuckDB against Spark.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import pyarrow as pa
+
+from prunekit.errors import ConfigError
+
+ENGINES = ("duckdb", "spark")
+
+
+class Verifier(Protocol):
+    """Tables are canonical (``verify.canonical``) with the same columns ``c0…`` on both sides."""
+
+    name: str
+
+    def open_parent(self, parent: pa.Table) -> None:
+        """Aggregate the parent projection once; following ``contains`` calls probe it."""
+
+    def contains(self, child: pa.Table, semantics: str) -> bool:
+        """True iff every row of ``child`` occurs in the open parent (bag: with multiplicity)."""
+
+    def close_parent(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def verify_group(verifier: Verifier, parent: pa.Table, children: list[tuple[str, pa.Table]],
+                 semantics: str) -> dict[str, bool]:
+    """``{child name: child ⊆ parent}``, the parent aggregated once for all children."""
+    verifier.open_parent(parent)
+    try:
+        return {name: verifier.contains(child, semantics) for name, child in children}
+    finally:
+        verifier.close_parent()
+
+
+def get_verifier(engine: str, **options) -> Verifier:
+    """A verification engine by name: ``duckdb`` (embedded, default) or ``spark`` (local mode)."""
+    if engine == "duckdb":
+        from prunekit.lake.backends.duckdb_ import DuckDBVerifier
+        return DuckDBVerifier(**options)
+    if engine == "spark":
+        from prunekit.lake.backends.spark_ import SparkVerifier
+        return SparkVerifier(**options)
+    raise ConfigError(f"unknown engine {engine!r}; expected one of: {', '.join(ENGINES)}")

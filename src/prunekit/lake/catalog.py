@@ -1,0 +1,464 @@
+"""The lake's catalogue: find the tables under a root folder and profile each one once.
+
+What counts as a table (decided from names only, before any file is opened):
+
+- every ``*.parquet`` file;
+- every ``*.csv`` file (parsed by ``pyarrow.csv``, see ``tableio``);
+- a **folder of Parquet parts**: a folder whose name ends in ``.parquet`` (the Spark/pandas/Dask
+  convention), or a folder whose visible entries are only files, at least one ``*.parquet``, all
+  of its ``*.parquet`` files named like parts (``part-*``, ``part_*``, ``part.*``, ``data-*`` or a
+  number such as ``00001.parquet``) and any other file a marker starting with ``_`` (``_SUCCESS``).
+  A folder such as ``lake/AER/`` holding ``Fertility.parquet`` and ``Affairs.parquet`` is *not* one
+  table: its files have table names, not part names, and each is a table of its own.
+
+Every entry whose name starts with ``.`` is ignored: the profile cache ``.prunekit/``, the trash of
+``prunekit lake apply`` and editor/OS litter never become tables.
+
+A table's name is its path relative to the root, ``/``-separated, without the ``.parquet``/``.csv``
+extension; when two tables would get the same name (``t.csv`` and ``t.parquet``) both keep their
+extension.
+
+Profiling reads every row once (the order-independent fingerprint needs all of them) and computes,
+per column, exact null and NaN counts and exact min/max. Parquet footer min/max are used only where
+they cannot be inexact: signed-integer, boolean and date columns (footer bounds of strings/binary
+may be truncated, float bounds have writer-dependent NaN/−0.0 handling and unsigned integers were
+written with signed order by older writers); every other column takes one vectorised aggregate over
+the data already in memory. Min/max of dates are ISO strings, of timestamps integer microseconds
+(UTC), of times/durations integer nanoseconds: order-preserving encodings used only to *prune*,
+never to decide equality. Strings longer than 1024 characters keep no bound.
+
+Unreadable or unusable tables (corrupt Parquet, ragged CSV, 0 rows, no columns, duplicate column
+names after normalisation) become ``Skipped(path, reason)`` and the scan goes on.
+
+Profiles are cached in ``<root>/.prunekit/profiles.json`` (or a path you give): a re-scan
+re-profiles only tables whose *signature* (file names, sizes, modification times) changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from prunekit._progress import progress
+from prunekit._version import __version__
+from prunekit.errors import ConfigError, InputError
+from prunekit.io.atomic import atomic_path
+from prunekit.lake.model import ColumnProfile, Skipped, TableProfile, normalise_name, normalise_type
+from prunekit.lake.tableio import file_checksum, fingerprint, read_table, table_files
+
+CACHE_VERSION = 1
+CACHE_DIRNAME = ".prunekit"
+MAX_STRING_BOUND = 1024
+_PART_NAME = re.compile(r"^(part[-_.]|data[-_.]|\d+\.parquet$)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A table found on disk, before it is read."""
+
+    name: str
+    path: str          # absolute path of the file or parts folder
+    format: str        # "parquet" or "csv"
+    key: str           # relative path (with extension) + format: the cache key
+    signature: str     # hash of (relative file names, sizes, mtimes)
+    size_bytes: int
+
+
+@dataclass
+class Catalog:
+    """Profiles of every usable table of a lake, and the files that were skipped (with reasons).
+
+    ``profiled`` lists the tables read in this run, ``cached`` those taken from the profile cache.
+    """
+
+    root: str
+    profiles: dict[str, TableProfile]
+    skipped: list[Skipped]
+    profiled: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    cache_path: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# --- discovery ---------------------------------------------------------------------------------
+
+def _is_parts_folder(d: Path) -> bool:
+    if d.name.lower().endswith(".parquet"):
+        return True
+    has_part = False
+    for e in os.scandir(d):
+        if e.name.startswith("."):
+            continue
+        if not e.is_file():
+            return False
+        if e.name.lower().endswith(".parquet"):
+            if not _PART_NAME.match(e.name):
+                return False
+            has_part = True
+        elif not e.name.startswith("_"):
+            return False
+    return has_part
+
+
+def _signature(root: Path, files: list[Path]) -> tuple[str, int]:
+    h = hashlib.sha1()
+    size = 0
+    for f in files:
+        st = f.stat()
+        size += st.st_size
+        h.update(f"{f.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest(), size
+
+
+def discover(root: str | Path) -> tuple[list[TableRef], list[Skipped]]:
+    """The tables under ``root`` (see the module docstring for the rules), sorted by name.
+
+    Raises ``InputError`` when ``root`` is not an existing folder.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise InputError(f"lake root {root} does not exist")
+    if not root.is_dir():
+        raise InputError(f"lake root {root} is not a folder")
+    root = root.resolve()
+    found: list[tuple[Path, str]] = []   # (path, format)
+    skipped: list[Skipped] = []
+
+    def walk(d: Path) -> None:
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append(Skipped(str(d), f"cannot list folder: {exc.strerror or exc}"))
+            return
+        for e in entries:
+            if e.name.startswith("."):
+                continue   # .prunekit cache, apply's trash, editor/OS litter
+            p = Path(e.path)
+            if e.is_dir():
+                try:
+                    parts = _is_parts_folder(p)
+                except OSError as exc:
+                    skipped.append(Skipped(str(p), f"cannot list folder: {exc.strerror or exc}"))
+                    continue
+                if parts:
+                    found.append((p, "parquet"))
+                else:
+                    walk(p)
+            elif e.is_file():
+                low = e.name.lower()
+                if low.endswith(".parquet"):
+                    found.append((p, "parquet"))
+                elif low.endswith(".csv"):
+                    found.append((p, "csv"))
+
+    walk(root)
+
+    def strip(rel: str) -> str:
+        low = rel.lower()
+        for ext in (".parquet", ".csv"):
+            if low.endswith(ext):
+                return rel[: -len(ext)]
+        return rel
+
+    rels = [(p, fmt, p.relative_to(root).as_posix()) for p, fmt in found]
+    counts: dict[str, int] = {}
+    for _, _, rel in rels:
+        counts[strip(rel)] = counts.get(strip(rel), 0) + 1
+    refs = []
+    for p, fmt, rel in rels:
+        name = strip(rel) if counts[strip(rel)] == 1 else rel
+        try:
+            files = table_files(p)
+            sig, size = _signature(root, files)
+        except (InputError, OSError) as exc:
+            skipped.append(Skipped(str(p), str(exc) if isinstance(exc, InputError) else
+                                   f"cannot stat: {exc.strerror or exc}"))
+            continue
+        refs.append(TableRef(name=name, path=str(p), format=fmt, key=f"{rel}|{fmt}",
+                             signature=f"{fmt}:{sig}", size_bytes=size))
+    refs.sort(key=lambda r: r.name)
+    return refs, skipped
+
+
+# --- profiling ---------------------------------------------------------------------------------
+
+def _json_float(v: float | None) -> float | None:
+    if v is None or v != v:          # NaN is counted, never a bound
+        return None
+    return 0.0 if v == 0.0 else float(v)   # -0.0 == 0.0
+
+
+def _scaled_int_bounds(col: pa.Array, unit: str, to: str) -> tuple[int | None, int | None]:
+    """Integer bounds of a temporal column rescaled from ``unit`` to ``to`` (floor: order-preserving)."""
+    factor = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+    ints = col.view(pa.int64()) if pa.types.is_timestamp(col.type) or pa.types.is_duration(col.type) \
+        else pc.cast(col, pa.int64())
+    mm = pc.min_max(ints)
+    lo, hi = mm["min"].as_py(), mm["max"].as_py()
+    if lo is None:
+        return None, None
+    num, den = factor[unit], factor[to]
+    return (lo * num) // den, (hi * num) // den
+
+
+def _aggregate_bounds(col: pa.Array, kind: str) -> tuple[Any, Any]:
+    """Exact (or order-preserving) min and max of the non-null, non-NaN values of ``col``."""
+    t = col.type
+    if kind == "int" or kind == "bool":
+        mm = pc.min_max(col)
+        return mm["min"].as_py(), mm["max"].as_py()
+    if kind == "float":
+        mm = pc.min_max(col)        # Arrow's min_max skips NaN unless every value is NaN
+        return _json_float(mm["min"].as_py()), _json_float(mm["max"].as_py())
+    if kind == "string":
+        mm = pc.min_max(col)        # binary (UTF-8 byte) order == code-point order == str order
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        lo = lo if lo is not None and len(lo) <= MAX_STRING_BOUND else None
+        hi = hi if hi is not None and len(hi) <= MAX_STRING_BOUND else None
+        return lo, hi
+    if kind == "date":
+        mm = pc.min_max(pc.cast(col, pa.date32()))
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        return (lo.isoformat() if lo else None), (hi.isoformat() if hi else None)
+    if kind.startswith("timestamp"):
+        return _scaled_int_bounds(col, t.unit, "us")
+    if kind == "duration":
+        return _scaled_int_bounds(col, t.unit, "ns")
+    if kind == "time":
+        return _time_bounds(col)
+    if kind == "decimal":
+        mm = pc.min_max(col)        # float() of a decimal rounds monotonically: order-preserving
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        return (float(lo) if lo is not None else None), (float(hi) if hi is not None else None)
+    return None, None
+
+
+def _time_bounds(col: pa.Array) -> tuple[int | None, int | None]:
+    t = col.type
+    ints = col.view(pa.int64() if t.bit_width == 64 else pa.int32())   # Arrow won't cast time → int
+    mm = pc.min_max(ints)
+    lo, hi = mm["min"].as_py(), mm["max"].as_py()
+    if lo is None:
+        return None, None
+    f = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[t.unit]
+    return lo * f, hi * f
+
+
+def footer_bounds(path: str | Path) -> dict[str, tuple[Any, Any]]:
+    """Min/max from Parquet footers, for the columns whose footer bounds are exact.
+
+    Trusted: flat signed-integer (any width), boolean and date columns: for these physical types
+    writers store the actual extreme values (truncation only applies to byte arrays; float bounds
+    have writer-dependent NaN and −0.0 handling; unsigned integers were compared as signed by
+    older writers). A column is returned only when every row group of every part has bounds or
+    is entirely null. Keys are the file's column names; values match ``ColumnProfile.min/max``.
+    """
+    import pyarrow.parquet as pq
+
+    bounds: dict[str, list[Any]] = {}
+    dead: set[str] = set()
+    for f in table_files(path):
+        pf = pq.ParquetFile(f)
+        md = pf.metadata
+        types = {f.name: f.type for f in pf.schema_arrow}   # wide tables: look-ups, not scans
+        pschema = md.schema
+        trusted = {}
+        for i in range(md.num_columns):
+            cc = pschema.column(i)
+            if cc.max_definition_level > 1 or cc.max_repetition_level > 0:
+                continue   # nested
+            name = cc.path
+            at = types.get(name)
+            if at is None:
+                continue
+            if pa.types.is_dictionary(at):
+                at = at.value_type
+            if pa.types.is_signed_integer(at) or pa.types.is_boolean(at):
+                trusted[i] = (name, "plain")
+            elif pa.types.is_date32(at):
+                trusted[i] = (name, "date")
+        for i, (name, how) in trusted.items():
+            for rg in range(md.num_row_groups):
+                col = md.row_group(rg).column(i)
+                st = col.statistics
+                if st is None:
+                    dead.add(name)
+                    break
+                if st.has_null_count and st.null_count == col.num_values:
+                    continue   # all null in this row group: no bound needed
+                if not st.has_min_max:
+                    dead.add(name)
+                    break
+                lo, hi = st.min, st.max
+                if how == "date":
+                    lo, hi = lo.isoformat(), hi.isoformat()
+                cur = bounds.setdefault(name, [None, None])
+                cur[0] = lo if cur[0] is None else min(cur[0], lo)
+                cur[1] = hi if cur[1] is None else max(cur[1], hi)
+        # columns that appear in no row group with values stay absent (aggregate decides)
+    return {k: (v[0], v[1]) for k, v in bounds.items() if k not in dead}
+
+
+def _column_profile(name: str, col: pa.ChunkedArray, footer: tuple[Any, Any] | None) -> ColumnProfile:
+    t = col.type
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_dictionary(t):
+        arr = arr.dictionary_decode()
+    kind = normalise_type(t)
+    nulls = arr.null_count
+    nans = int(pc.sum(pc.is_nan(arr)).as_py() or 0) if kind == "float" else 0
+    if nulls + nans == len(arr):
+        lo = hi = None
+    elif footer is not None and kind in ("int", "bool", "date"):
+        lo, hi = footer
+    else:
+        lo, hi = _aggregate_bounds(arr, kind)
+    if isinstance(lo, (np.integer,)):
+        lo, hi = int(lo), int(hi)
+    return ColumnProfile(name=normalise_name(name), original_name=name, type=kind, arrow_type=str(t),
+                         nulls=int(nulls), nans=nans, min=lo, max=hi)
+
+
+def profile_table(ref: TableRef) -> TableProfile:
+    """Read the table once and profile it. Raises ``InputError`` for unusable tables."""
+    table = read_table(ref.path, ref.format)
+    if table.num_columns == 0:
+        raise InputError(f"{ref.path}: table has no columns")
+    if table.num_rows == 0:
+        raise InputError(f"{ref.path}: empty table (0 rows)")
+    footer: dict[str, tuple[Any, Any]] = {}
+    if ref.format == "parquet":
+        try:
+            footer = footer_bounds(ref.path)
+        except (OSError, pa.ArrowException):
+            footer = {}   # the data was readable; bounds fall back to the aggregate
+    cols = tuple(_column_profile(n, table.column(n), footer.get(n)) for n in table.column_names)
+    return TableProfile(
+        name=ref.name, path=ref.path, format=ref.format, columns=cols, rows=table.num_rows,
+        size_bytes=ref.size_bytes, fingerprint=fingerprint(table), checksum=file_checksum(ref.path),
+        signature=ref.signature,
+    )
+
+
+def _reason(path: str, exc: BaseException) -> str:
+    """One line, without the path the ``Skipped`` entry already carries."""
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for prefix in (f"{path}: ", f"{path}/"):
+        if msg.startswith(prefix) and prefix.endswith(": "):
+            msg = msg[len(prefix):]
+    return msg
+
+
+def _profile_or_skip(ref: TableRef) -> TableProfile | Skipped:
+    try:
+        return profile_table(ref)
+    except InputError as exc:
+        return Skipped(ref.path, _reason(ref.path, exc))
+    except (OSError, pa.ArrowException, ValueError, TypeError) as exc:
+        # Anything else a malformed file provokes in the reader: one line, and the scan goes on.
+        return Skipped(ref.path, f"cannot profile: {_reason(ref.path, exc)}")
+
+
+# --- cache -------------------------------------------------------------------------------------
+
+def default_cache_path(root: str | Path) -> Path:
+    return Path(root) / CACHE_DIRNAME / "profiles.json"
+
+
+def _load_cache(path: Path) -> dict[str, Any]:
+    try:
+        d = json.loads(path.read_text())
+        if d.get("version") != CACHE_VERSION or d.get("prunekit") != __version__:
+            return {}   # profiles written by other code may differ: re-profile everything
+        return d.get("entries", {})
+    except (OSError, ValueError, AttributeError):
+        return {}     # a missing or damaged cache only costs a full re-profile
+
+
+def _save_cache(path: Path, entries: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps({"version": CACHE_VERSION, "prunekit": __version__,
+                                   "entries": entries}, default=str))
+
+
+def scan_catalog(root: str | Path, *, cache: str | Path | bool | None = None,
+                 workers: int | None = None, show_progress: bool | None = None) -> Catalog:
+    """Find and profile every table under ``root``.
+
+    ``cache``: ``None``/``True`` → ``<root>/.prunekit/profiles.json`` (silently not written when
+    the root is read-only); a path → that file; ``False`` → no cache. ``workers``: threads used to
+    profile (default: up to 2; Arrow reading and hashing release the GIL for most of the work).
+    """
+    t0 = time.perf_counter()
+    refs, skipped = discover(root)
+    root_path = Path(root).resolve()
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1)
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    explicit_cache = cache not in (None, True, False)
+    cache_path = None if cache is False else (Path(cache) if explicit_cache else default_cache_path(root_path))
+    notes: list[str] = []
+    entries = _load_cache(cache_path) if cache_path is not None else {}
+
+    profiles: dict[str, TableProfile] = {}
+    todo: list[TableRef] = []
+    cached: list[str] = []
+    for ref in refs:
+        e = entries.get(ref.key)
+        if e is not None and e.get("signature") == ref.signature:
+            if "profile" in e:
+                p = TableProfile.from_dict(e["profile"])
+                profiles[ref.name] = replace(p, name=ref.name, path=ref.path)
+            else:
+                skipped.append(Skipped(ref.path, e["skipped"]))
+            cached.append(ref.name)
+        else:
+            todo.append(ref)
+
+    results: list[TableProfile | Skipped] = []
+    with progress(len(todo), "profiling tables", show_progress) as advance:
+        if workers == 1 or len(todo) <= 1:
+            for ref in todo:
+                results.append(_profile_or_skip(ref))
+                advance(1)
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                for r in pool.map(_profile_or_skip, todo):
+                    results.append(r)
+                    advance(1)
+
+    present = {r.key for r in refs}
+    new_entries = {k: v for k, v in entries.items() if k in present}   # forget removed tables
+    for ref, r in zip(todo, results):
+        if isinstance(r, TableProfile):
+            profiles[ref.name] = r
+            new_entries[ref.key] = {"signature": ref.signature, "profile": r.to_dict()}
+        else:
+            skipped.append(r)
+            new_entries[ref.key] = {"signature": ref.signature, "skipped": r.reason}
+    if cache_path is not None and (todo or set(new_entries) != set(entries)):
+        try:
+            _save_cache(cache_path, new_entries)
+        except (OSError, InputError) as exc:
+            if explicit_cache:
+                raise InputError(f"cannot write profile cache {cache_path}: {exc}") from exc
+            notes.append(f"profile cache not written ({cache_path}): {exc}")
+    skipped.sort(key=lambda s: s.path)
+    return Catalog(root=str(root_path), profiles=dict(sorted(profiles.items())), skipped=skipped,
+                   profiled=[r.name for r in todo], cached=cached,
+                   seconds=time.perf_counter() - t0,
+                   cache_path=str(cache_path) if cache_path is not None else None, notes=notes)

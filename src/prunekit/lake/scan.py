@@ -1,0 +1,326 @@
+"""The containment scan: catalogue → schema graph → statistics → sample → exact verification →
+closure. Direction everywhere: an edge ``(parent, child)`` means ``child ⊆ parent``.
+
+    from prunekit.lake.scan import scan
+    result = scan("lake/")                      # DuckDB, bag semantics, profile cache in lake/.prunekit
+    for e in result.edges: print(e.child, "⊆", e.parent)
+
+Stage reports (``ScanResult.stages``) count *pairs* in and out of each pruning stage and its wall
+time; the ``catalog`` row counts *tables* (found / usable). The ``schema`` row's ``pairs_in`` is the
+number of ordered pairs an all-pairs method would have to look at (n·(n−1)); the inverted index
+never enumerates them.
+
+Sampling and verification walk the parents once each, in ascending size, so every parent is read
+and aggregated once for all its children, and a pair implied by already-proven pairs
+(``child ⊆ X ⊆ parent``) is not queried again (it becomes a ``derived`` edge: proven, by
+transitivity of exact verifications, but not compared row by row itself).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from prunekit._progress import progress
+from prunekit.errors import ConfigError, InputError
+from prunekit.lake.catalog import Catalog, scan_catalog
+from prunekit.lake.closure import ContainmentSet, duplicate_groups, transitive_closure
+from prunekit.lake.model import Edge, ScanResult, Skipped, StageReport, TableProfile
+from prunekit.lake.schema_graph import schema_candidates
+from prunekit.lake.stats import stats_prune
+from prunekit.lake.verify import (DEFAULT_SAMPLE, TableStore, canonical, column_set,
+                                  projection_hashes, sample_indices, sample_missing)
+
+Pair = tuple[str, str]
+SEMANTICS = ("bag", "set")
+
+
+@dataclass
+class Trace:
+    """What happened to every candidate pair (for tests, reports and debugging)."""
+
+    schema: list[Pair] = field(default_factory=list)
+    stats_dropped: dict[Pair, str] = field(default_factory=dict)
+    stats: list[Pair] = field(default_factory=list)
+    sample_dropped: dict[Pair, int] = field(default_factory=dict)   # sampled rows missing
+    sample: list[Pair] = field(default_factory=list)                # survivors, incl. implied
+    verified: dict[Pair, bool] = field(default_factory=dict)        # exact answers
+    implied: set[Pair] = field(default_factory=set)                 # proven by transitivity
+    closure_added: set[Pair] = field(default_factory=set)
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+
+def _check_options(semantics: str, sample_rows: int, min_columns: int) -> None:
+    if semantics not in SEMANTICS:
+        raise ConfigError(f"semantics must be 'bag' or 'set', got {semantics!r}")
+    if not isinstance(sample_rows, (int, np.integer)) or sample_rows < 1:
+        raise ConfigError(f"sample_rows must be an integer >= 1, got {sample_rows!r}")
+    if not isinstance(min_columns, (int, np.integer)) or min_columns < 1:
+        raise ConfigError(f"min_columns must be an integer >= 1, got {min_columns!r}")
+
+
+def find_containment(catalog: Catalog, *, semantics: str = "bag", engine: str = "duckdb",
+                     sample_rows: int = DEFAULT_SAMPLE, seed: int = 0, min_columns: int = 2,
+                     skip_implied: bool = True, verifier=None, memory_bytes: int = 1 << 30,
+                     show_progress: bool | None = None) -> tuple[ScanResult, Trace]:
+    """Run stages 1–3 and the closure on an already profiled lake.
+
+    ``verifier``: an engine object (``backends.Verifier``: ``open_parent``/``contains``/
+    ``close_parent``, optionally ``contains_many``); default: a new engine of kind ``engine``,
+    closed at the end. ``skip_implied=False`` compares every surviving pair row by row (slower;
+    the edge set is the same, no edge is ``derived``). Tables that became unreadable since they
+    were profiled are moved from the profiles to ``skipped``.
+    """
+    _check_options(semantics, sample_rows, min_columns)
+    profiles = catalog.profiles
+    trace = Trace()
+    stages: list[StageReport] = []
+    n = len(profiles)
+    found = n + len(catalog.skipped)
+    stages.append(StageReport("catalog", found, n, catalog.seconds))
+
+    t = time.perf_counter()
+    trace.schema = schema_candidates(profiles, min_columns=min_columns)
+    stages.append(StageReport("schema", n * (n - 1), len(trace.schema), time.perf_counter() - t))
+
+    t = time.perf_counter()
+    trace.stats, trace.stats_dropped = stats_prune(trace.schema, profiles, semantics=semantics,
+                                                   min_columns=min_columns)
+    stages.append(StageReport("statistics", len(trace.schema), len(trace.stats), time.perf_counter() - t))
+
+    own_verifier = verifier is None
+    if own_verifier:
+        from prunekit.lake.backends import get_verifier
+        verifier = get_verifier(engine)
+    try:
+        proven, sample_s, verify_s = _content_stages(profiles, trace, semantics, sample_rows, seed,
+                                                     skip_implied, verifier, memory_bytes, show_progress)
+    finally:
+        if own_verifier:
+            verifier.close()
+    stages.append(StageReport("sample", len(trace.stats), len(trace.sample), sample_s))
+    stages.append(StageReport("verify", len(trace.sample), len(proven.pairs()), verify_s))
+
+    t = time.perf_counter()
+    pairs = proven.pairs()
+    closed = transitive_closure(pairs)
+    trace.closure_added = closed - pairs
+    groups = duplicate_groups(closed, profiles, semantics)
+    in_group = {x: i for i, g in enumerate(groups) for x in g}
+    edges = []
+    for p, c in sorted(closed):
+        dup = p in in_group and in_group.get(c) == in_group[p]
+        derived = (p, c) in trace.implied or (p, c) in trace.closure_added
+        edges.append(Edge(parent=p, child=c, columns=tuple(col.name for col in profiles[c].columns),
+                          semantics=semantics, verified=not derived, derived=derived, duplicate=dup))
+    stages.append(StageReport("closure", len(pairs), len(closed), time.perf_counter() - t))
+
+    skipped = list(catalog.skipped) + [Skipped(profiles[k].path, v) for k, v in trace.unreadable.items()]
+    usable = {k: v for k, v in profiles.items() if k not in trace.unreadable}
+    result = ScanResult(root=catalog.root, semantics=semantics, engine=getattr(verifier, "name", engine),
+                        profiles=usable, edges=edges, duplicate_groups=groups,
+                        stages=stages, skipped=skipped)
+    return result, trace
+
+
+def _content_stages(profiles: dict[str, TableProfile], trace: Trace, semantics: str, k: int,
+                    seed: int, skip_implied: bool, verifier, memory_bytes: int,
+                    show_progress: bool | None) -> tuple[ContainmentSet, float, float]:
+    by_parent: dict[str, list[str]] = defaultdict(list)
+    for p, c in trace.stats:
+        by_parent[p].append(c)
+    # Small parents first: their containments are proven before the bigger parents that could
+    # use them through transitivity; ties broken by name so runs are reproducible.
+    order = sorted(by_parent, key=lambda x: (profiles[x].rows, profiles[x].size_bytes, x))
+    store = TableStore(profiles, budget_bytes=memory_bytes)
+    proven = ContainmentSet()
+    sample_hashes: dict[str, np.ndarray] = {}
+    bad_tables: dict[str, str] = {}
+    sample_s = verify_s = 0.0
+
+    def load(name: str):
+        if name in bad_tables:
+            return None
+        try:
+            return store.get(name)
+        except InputError as exc:   # changed or vanished since it was profiled
+            bad_tables[name] = f"unreadable during verification: {exc}"
+            return None
+
+    with progress(len(order), "verifying parents", show_progress) as advance:
+        for parent in order:
+            t0 = time.perf_counter()
+            pprof = profiles[parent]
+            # Largest children first: once a big child is proven, smaller ones inside it are implied.
+            children = sorted(by_parent[parent], key=lambda c: (-profiles[c].rows, c))
+            ptab = load(parent)
+            survivors: dict[tuple[str, ...], list[str]] = defaultdict(list)
+            phash: dict[tuple[str, ...], np.ndarray] = {}
+            for child in children:
+                if skip_implied and proven.implied(parent, child):
+                    proven.add(parent, child)
+                    trace.implied.add((parent, child))
+                    trace.sample.append((parent, child))
+                    continue
+                if ptab is None:
+                    continue
+                ctab = load(child)
+                if ctab is None:
+                    continue
+                cs = column_set(profiles[child])
+                if cs not in phash:
+                    phash[cs] = np.unique(projection_hashes(ptab, pprof, cs))
+                if child not in sample_hashes:
+                    idx = sample_indices(child, profiles[child].rows, k, seed)
+                    sample_hashes[child] = projection_hashes(ctab, profiles[child], cs, idx)
+                missing = sample_missing(sample_hashes[child], phash[cs])
+                if missing:
+                    trace.sample_dropped[(parent, child)] = missing
+                    continue
+                trace.sample.append((parent, child))
+                survivors[cs].append(child)
+            phash.clear()
+            t1 = time.perf_counter()
+            sample_s += t1 - t0
+            for cs, kids in survivors.items():
+                todo = []
+                for child in kids:
+                    if skip_implied and proven.implied(parent, child):
+                        proven.add(parent, child)
+                        trace.implied.add((parent, child))
+                    else:
+                        todo.append(child)
+                if not todo:
+                    continue
+                pcan = canonical(ptab, pprof, cs)
+                verifier.open_parent(pcan)
+                try:
+                    if hasattr(verifier, "contains_many"):
+                        # Engines where one query costs more than the work (Spark): one batch per
+                        # parent and column set; implied pairs were filtered just above.
+                        answers = verifier.contains_many(
+                            [(c, canonical(load(c), profiles[c], cs)) for c in todo], semantics)
+                        for child in todo:
+                            trace.verified[(parent, child)] = answers[child]
+                            if answers[child]:
+                                proven.add(parent, child)
+                        continue
+                    for child in todo:
+                        if skip_implied and proven.implied(parent, child):
+                            proven.add(parent, child)
+                            trace.implied.add((parent, child))
+                            continue
+                        ccan = canonical(load(child), profiles[child], cs)
+                        ok = verifier.contains(ccan, semantics)
+                        trace.verified[(parent, child)] = ok
+                        if ok:
+                            proven.add(parent, child)
+                finally:
+                    verifier.close_parent()
+            verify_s += time.perf_counter() - t1
+            advance(1)
+    trace.unreadable.update(bad_tables)
+    return proven, sample_s, verify_s
+
+
+def scan_traced(root: str | Path, *, semantics: str = "bag", engine: str = "duckdb",
+                cache: str | Path | bool | None = None, sample_rows: int = DEFAULT_SAMPLE,
+                seed: int = 0, min_columns: int = 2, skip_implied: bool = True,
+                workers: int | None = None, verifier=None, memory_bytes: int = 1 << 30,
+                show_progress: bool | None = None) -> tuple[ScanResult, Trace]:
+    """``scan`` that also returns the per-pair ``Trace``."""
+    _check_options(semantics, sample_rows, min_columns)
+    catalog = scan_catalog(root, cache=cache, workers=workers, show_progress=show_progress)
+    return find_containment(catalog, semantics=semantics, engine=engine, sample_rows=sample_rows,
+                            seed=seed, min_columns=min_columns, skip_implied=skip_implied,
+                            verifier=verifier, memory_bytes=memory_bytes, show_progress=show_progress)
+
+
+def scan(root: str | Path, **options) -> ScanResult:
+    """Find every ``child ⊆ parent`` pair of tables under ``root``, verified exactly.
+
+    Options: ``semantics`` ("bag": multiplicities must fit, like ``EXCEPT ALL``; or "set"),
+    ``engine`` ("duckdb" or "spark"), ``cache`` (profile cache: default ``root/.prunekit``; a
+    path; or False), ``sample_rows`` (k, default 691), ``seed``, ``min_columns`` (narrow children:
+    see ``schema_graph``; default 2), ``skip_implied``, ``workers``, ``show_progress``.
+    """
+    return scan_traced(root, **options)[0]
+
+
+# --- outputs -----------------------------------------------------------------------------------
+
+def edges_table(result: ScanResult):
+    """The edges as an Arrow table (one row per ``child ⊆ parent``), with sizes for reports."""
+    import pyarrow as pa
+
+    prof = result.profiles
+    es = result.edges
+    return pa.table({
+        "parent": pa.array([e.parent for e in es], pa.string()),
+        "child": pa.array([e.child for e in es], pa.string()),
+        "columns": pa.array([list(e.columns) for e in es], pa.list_(pa.string())),
+        "semantics": pa.array([e.semantics for e in es], pa.string()),
+        "verified": pa.array([e.verified for e in es], pa.bool_()),
+        "derived": pa.array([e.derived for e in es], pa.bool_()),
+        "duplicate": pa.array([e.duplicate for e in es], pa.bool_()),
+        "parent_rows": pa.array([prof[e.parent].rows for e in es], pa.int64()),
+        "child_rows": pa.array([prof[e.child].rows for e in es], pa.int64()),
+        "parent_bytes": pa.array([prof[e.parent].size_bytes for e in es], pa.int64()),
+        "child_bytes": pa.array([prof[e.child].size_bytes for e in es], pa.int64()),
+    })
+
+
+def savings(result: ScanResult) -> list[dict]:
+    """Tables whose bytes could be freed, largest first: each child of an edge, except one keeper
+    (the first name) per duplicate group unless that keeper is itself inside another table.
+
+    An upper bound for reports: which tables really go is the deletion plan's decision (a parent
+    chosen for one child may itself be a child elsewhere).
+    """
+    prof = result.profiles
+    group_of = {x: i for i, g in enumerate(result.duplicate_groups) for x in g}
+    parents: dict[str, list[str]] = defaultdict(list)
+    for e in result.edges:
+        parents[e.child].append(e.parent)
+    out = []
+    for child, ps in parents.items():
+        g = group_of.get(child)
+        outside = [p for p in ps if g is None or group_of.get(p) != g]
+        keeper = g is not None and result.duplicate_groups[g][0] == child
+        if keeper and not outside:
+            continue
+        cands = outside or ps
+        best = min(cands, key=lambda p: (prof[p].size_bytes, p))
+        out.append({"table": child, "bytes": prof[child].size_bytes, "rows": prof[child].rows,
+                    "parent": best, "parents": len(ps),
+                    "duplicate": g is not None and group_of.get(best) == g})
+    out.sort(key=lambda d: (-d["bytes"], d["table"]))
+    return out
+
+
+def write_outputs(result: ScanResult, outdir: str | Path, *, graph: bool = True) -> dict[str, Path]:
+    """Write ``containment.parquet``, ``containment.json`` and (``graph``) ``containment.png`` +
+    ``containment.html`` into ``outdir`` (created), each atomically. Returns the paths."""
+    import pyarrow.parquet as pq
+
+    from prunekit.io.atomic import atomic_path
+
+    out = Path(outdir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"parquet": out / "containment.parquet", "json": out / "containment.json"}
+    with atomic_path(paths["parquet"]) as tmp:
+        pq.write_table(edges_table(result), tmp)
+    with atomic_path(paths["json"]) as tmp:
+        tmp.write_text(result.to_json())
+    if graph:
+        from prunekit.lake.graphview import render_html, render_png
+
+        paths["png"] = render_png(result, out / "containment.png")
+        paths["html"] = render_html(result, paths["png"], out / "containment.html")
+    return paths

@@ -1,0 +1,172 @@
+"""Stage 3: content pruning by a seeded sample, then exact verification.
+
+**Sample.** ``k`` rows of the child (default 691), drawn without replacement by a generator seeded
+with ``(seed, crc32(child name))``, are hashed (``tableio.row_hashes``: null-safe, value-based) and
+probed in the hashes of the parent's projection on the child's columns. If a fraction ε of the
+child's rows is missing from the parent, all ``k`` sampled rows are present with probability
+``(1 − ε)^k ≤ e^(−εk)``: k = 691 gives ≤ 10⁻³ for ε = 1 %. A sampled row *missing* proves
+non-containment (equal values always hash alike), so the sample only ever drops pairs that are not
+containments; a sample that passes proves nothing, and every surviving pair is verified.
+
+**Exact verification** compares values, never hashes. Both sides are first brought to one
+*canonical form* (``canonical``): columns in the order of the child's sorted normalised names,
+renamed ``c0…``; integers → int64, floats → float64 with ``-0.0`` → ``0.0``, every string flavour
+→ string, dictionaries decoded, dates → date32, timestamps/times/durations → integer nanoseconds
+since the epoch (UTC), so every engine compares them exactly whatever their unit. NULL equals only NULL, NaN equals
+NaN. An engine (``backends``) then aggregates the parent's projection once per column set —
+``(row, count)`` — and anti-joins every child of that column set against it, null-safely:
+bag semantics needs ``count_child(row) ≤ count_parent(row)`` for every row (SQL ``EXCEPT ALL``),
+set semantics only presence.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import OrderedDict
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from prunekit.errors import ConfigError
+from prunekit.lake.model import TableProfile
+from prunekit.lake.tableio import read_table, row_hashes
+
+DEFAULT_SAMPLE = 691   # ε = 1 %, δ = 10⁻³: ⌈ln(1/δ)/ε⌉ (ALGORITHMS.md Part 4)
+
+
+def sample_indices(name: str, n_rows: int, k: int = DEFAULT_SAMPLE, seed: int = 0) -> np.ndarray:
+    """Sorted positions of the ``min(k, n_rows)`` sampled rows of table ``name`` (deterministic)."""
+    if k < 1:
+        raise ConfigError(f"sample size must be >= 1, got {k}")
+    if n_rows <= k:
+        return np.arange(n_rows, dtype=np.int64)
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(name.encode())])
+    return np.sort(rng.choice(n_rows, size=k, replace=False)).astype(np.int64)
+
+
+def column_set(child: TableProfile) -> tuple[str, ...]:
+    """The canonical column order of a child: its normalised names, sorted."""
+    return tuple(sorted(c.name for c in child.columns))
+
+
+def original_names(profile: TableProfile, cols: tuple[str, ...]) -> list[str]:
+    by = {c.name: c.original_name for c in profile.columns}
+    return [by[c] for c in cols]
+
+
+def projection_hashes(table: pa.Table, profile: TableProfile, cols: tuple[str, ...],
+                      rows: np.ndarray | None = None) -> np.ndarray:
+    """Row hashes of ``table`` projected on the normalised columns ``cols`` (in that order)."""
+    names = original_names(profile, cols)
+    t = table.select(names)
+    if rows is not None:
+        t = t.take(pa.array(rows))
+    return row_hashes(t, names)
+
+
+def sample_missing(sample_hashes: np.ndarray, parent_sorted_hashes: np.ndarray) -> int:
+    """How many sampled rows have no equal-hash row in the parent (> 0 proves non-containment)."""
+    if len(parent_sorted_hashes) == 0:
+        return int(len(sample_hashes))
+    pos = np.searchsorted(parent_sorted_hashes, sample_hashes)
+    pos = np.minimum(pos, len(parent_sorted_hashes) - 1)
+    return int(np.count_nonzero(parent_sorted_hashes[pos] != sample_hashes))
+
+
+# --- canonical form for exact comparison -------------------------------------------------------
+
+def _temporal_ints(arr: pa.Array) -> pa.Array:
+    """Timestamps/times/durations as integer nanoseconds: int64, or decimal128(38, 0) when a value
+    does not fit int64 ns (years beyond 1677–2262); engines compare the two exactly."""
+    t = arr.type
+    f = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[t.unit]
+    if pa.types.is_time(t):
+        ints = arr.view(pa.int64() if t.bit_width == 64 else pa.int32()).cast(pa.int64())
+    else:
+        ints = arr.view(pa.int64())       # the stored count of t.unit since the epoch (UTC)
+    if f == 1:
+        return ints
+    try:
+        return pc.multiply_checked(ints, f)
+    except pa.ArrowInvalid:               # overflow: exact, slower path
+        return pa.array([None if v is None else v * f for v in ints.to_pylist()], pa.decimal128(38, 0))
+
+
+def canonical_array(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """One column in canonical form (see the module docstring)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.dictionary_decode()
+        t = col.type
+    if pa.types.is_integer(t):
+        if t == pa.int64():
+            return col
+        if pa.types.is_unsigned_integer(t) and t.bit_width == 64:
+            big = pc.max(col).as_py()
+            if big is not None and big > np.iinfo(np.int64).max:
+                return pc.cast(col, pa.decimal128(20, 0))
+        return pc.cast(col, pa.int64())
+    if pa.types.is_floating(t):
+        f = pc.cast(col, pa.float64()) if t != pa.float64() else col
+        # -0.0 → 0.0 (equal values must be identical bits for every engine); NaN and null stay.
+        return pc.if_else(pc.equal(f, 0.0), pa.scalar(0.0), f)
+    if pa.types.is_large_string(t) or str(t) == "string_view":
+        return pc.cast(col, pa.string())
+    if pa.types.is_large_binary(t) or str(t) == "binary_view" or pa.types.is_fixed_size_binary(t):
+        return pc.cast(col, pa.binary())
+    if pa.types.is_date64(t):
+        return pc.cast(col, pa.date32())
+    if pa.types.is_timestamp(t) or pa.types.is_time(t) or pa.types.is_duration(t):
+        return _temporal_ints(col)
+    return col
+
+
+def canonical(table: pa.Table, profile: TableProfile, cols: tuple[str, ...]) -> pa.Table:
+    """``table`` projected on the normalised columns ``cols``, canonical, renamed ``c0, c1, …``."""
+    names = original_names(profile, cols)
+    arrays = [canonical_array(table.column(n)) for n in names]
+    return pa.Table.from_arrays(arrays, names=[f"c{i}" for i in range(len(cols))])
+
+
+# --- loading tables once -----------------------------------------------------------------------
+
+class TableStore:
+    """Reads tables through ``tableio.read_table`` and keeps recently used ones (LRU, byte budget).
+
+    The verification loop walks parents in order and touches each child several times; keeping
+    them in memory avoids re-reading small tables for every parent they belong to.
+    """
+
+    def __init__(self, profiles: dict[str, TableProfile], budget_bytes: int = 1 << 30,
+                 reader: Callable[[str, str], pa.Table] | None = None):
+        self.profiles = profiles
+        self.budget = budget_bytes
+        self._reader = reader or (lambda path, fmt: read_table(path, fmt))
+        self._cache: OrderedDict[str, pa.Table] = OrderedDict()
+        self._bytes = 0
+        self.reads = 0
+
+    def get(self, name: str) -> pa.Table:
+        t = self._cache.get(name)
+        if t is not None:
+            self._cache.move_to_end(name)
+            return t
+        p = self.profiles[name]
+        t = self._reader(p.path, p.format)
+        self.reads += 1
+        nb = t.nbytes
+        if nb <= self.budget:
+            self._cache[name] = t
+            self._bytes += nb
+            while self._bytes > self.budget and self._cache:
+                _, old = self._cache.popitem(last=False)
+                self._bytes -= old.nbytes
+        return t
+
+    def clear(self) -> None:
+        self._cache.clear()
+        self._bytes = 0

@@ -1,0 +1,84 @@
+"""``prunekit sparse train`` / ``report`` in-process: a tiny real run, and bad input → exit 2 with
+one ``error:`` line and nothing written."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from prunekit.cli import main
+from prunekit.sparse.train import load_checkpoint
+
+
+def run(args, capsys):
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_train_and_report_smoke_on_digits(tmp_path, capsys):
+    ck = tmp_path / "rigl.pt"
+    code, out, err = run(["sparse", "train", "--data", "digits", "--model", "lenet300", "--method", "rigl",
+                          "--sparsity", 0.9, "--epochs", 1, "--delta-t", 5, "--seed", 1, "-q", "-o", ck], capsys)
+    assert code == 0, err
+    assert "test accuracy" in out and "density 0.1000" in out
+    c = load_checkpoint(ck)
+    assert c["config"]["method"] == "rigl" and c["config"]["seed"] == 1 and c["config"]["epochs"] == 1
+    assert c["config"]["data"] == "digits" and c["metrics"]["steps"] == 12  # ceil(1437 / 128)
+    mm = c["mask_manager"]
+    assert mm.density() == pytest.approx(0.1, abs=1e-4)
+    for n, m in mm.masks.items():  # the checkpoint's weights hold exact zeros where masked
+        assert torch.all(c["model"].get_parameter(n)[~m] == 0)
+    assert 0.0 <= c["metrics"]["test_accuracy"] <= 1.0
+    assert any(e["event"] == "regrow" for e in c["events"])
+
+    png = tmp_path / "r.png"
+    code, out, err = run(["sparse", "report", ck, "--png", png], capsys)
+    assert code == 0, err
+    assert "fc1" in out and "total" in out and "theoretical forward FLOPs" in out
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_cnn_on_8x8_digits(tmp_path, capsys):
+    ck = tmp_path / "cnn.pt"
+    code, out, err = run(["sparse", "train", "--data", "digits", "--model", "smallcnn", "--method", "granet",
+                          "--sparsity", 0.5, "--epochs", 1, "--delta-t", 4, "-q", "-o", ck], capsys)
+    assert code == 0, err
+    code, out, err = run(["sparse", "report", ck], capsys)
+    assert code == 0 and "conv1" in out and "Conv2d" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sparsity", 1.0], "sparsity must be in [0, 1)"),
+    (["--sparsity", -0.5], "sparsity must be in [0, 1)"),
+    (["--method", "granett"], "unknown method 'granett'"),
+    (["--model", "lenet5"], "lenet5 is defined for 28×28 images"),
+    (["--model", "resnet"], "unknown model 'resnet'"),
+    (["--data", "cifar"], "unknown data set 'cifar'"),
+    (["--epochs", 0], "epochs must be a positive integer"),
+    (["--lr", 0], "learning rate must be a positive number"),
+    (["--delta-t", 0], "delta_t"),
+    (["--device", "tpu"], "unknown device"),
+])
+def test_train_bad_input_exit_2_one_line(tmp_path, capsys, args, message):
+    ck = tmp_path / "x.pt"
+    code, out, err = run(["sparse", "train", "--data", "digits", "--method", "rigl", "-q", "-o", ck, *args], capsys)
+    assert code == 2
+    assert err.startswith("error: ") and err.strip().count("\n") == 0, err
+    assert message in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_paths_exit_2(tmp_path, capsys):
+    code, _, err = run(["sparse", "train", "--data", "digits", "-o", tmp_path / "no" / "x.pt"], capsys)
+    assert code == 2 and "does not exist" in err and err.count("\n") == 1
+    code, _, err = run(["sparse", "report", tmp_path / "missing.pt"], capsys)
+    assert code == 2 and "does not exist" in err
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a checkpoint")
+    code, _, err = run(["sparse", "report", junk], capsys)
+    assert code == 2 and "not a readable torch checkpoint" in err and err.count("\n") == 1
+    other = tmp_path / "other.pt"
+    torch.save({"state_dict": {}}, other)
+    code, _, err = run(["sparse", "report", other], capsys)
+    assert code == 2 and "not a prunekit sparse checkpoint" in err
