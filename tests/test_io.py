@@ -591,3 +591,16 @@ def test_export_errors(tmp_path, data):
     with pytest.raises(InputError, match="not read from a file"):
         export(chosen, ex, tmp_path / "k.parquet", format="parquet")
     assert files_in(tmp_path) == []
+
+
+def test_atomic_writes_get_normal_file_permissions(tmp_path):
+    import os
+    import stat
+
+    from prunekit.io.atomic import atomic_path
+
+    from prunekit.io import atomic
+
+    with atomic_path(tmp_path / "out.txt") as tmp:
+        tmp.write_text("x")
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o666 & ~atomic._umask()

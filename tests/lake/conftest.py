@@ -221,7 +221,7 @@ def brute_force_edges(root: Path, profiles, *, semantics: str = "bag", min_colum
     def bag(name, cols):
         key = (name, cols)
         if key not in bags:
-            schema, names, columns = data[name]
+            _, names, columns = data[name]
             idx = [names.index(c) for c in cols]
             rows = zip(*[columns[i] for i in idx]) if idx else iter(())
             bags[key] = Counter(rows)

@@ -15,11 +15,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from prunekit.errors import InputError
-from prunekit.lake.catalog import (_aggregate_bounds, discover, footer_bounds, scan_catalog)
+from prunekit.lake.catalog import (
+    _aggregate_bounds,
+    discover,
+    footer_bounds,
+    scan_catalog,
+)
 from prunekit.lake.model import normalise_type
 from prunekit.lake.tableio import read_table
-
-from conftest import write_planted_lake
 
 
 @pytest.fixture

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import brute_force_edges, write_planted_lake
 
 from prunekit.cli import main
 from prunekit.errors import ConfigError, InputError
 from prunekit.lake.backends import get_verifier, verify_group
 from prunekit.lake.catalog import scan_catalog
 from prunekit.lake.model import ScanResult
-from prunekit.lake.scan import find_containment, savings, scan, scan_traced, write_outputs
+from prunekit.lake.scan import (
+    find_containment,
+    savings,
+    scan,
+    scan_traced,
+    write_outputs,
+)
 from prunekit.lake.schema_graph import schema_candidates
 from prunekit.lake.verify import canonical, column_set
-
-from conftest import brute_force_edges, write_planted_lake
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +249,7 @@ def test_table_that_vanishes_before_verification(tmp_path):
     pq.write_table(t.slice(0, 2), tmp_path / "c.parquet")
     cat = scan_catalog(tmp_path, cache=False)
     (tmp_path / "p.parquet").unlink()
-    result, trace = find_containment(cat)
+    result, _ = find_containment(cat)
     assert result.edges == []
     assert any("unreadable during verification" in s.reason for s in result.skipped)
     assert "p" not in result.profiles and "c" in result.profiles

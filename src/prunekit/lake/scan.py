@@ -32,8 +32,15 @@ from prunekit.lake.closure import ContainmentSet, duplicate_groups, transitive_c
 from prunekit.lake.model import Edge, ScanResult, Skipped, StageReport, TableProfile
 from prunekit.lake.schema_graph import schema_candidates
 from prunekit.lake.stats import stats_prune
-from prunekit.lake.verify import (DEFAULT_SAMPLE, TableStore, canonical, column_set,
-                                  projection_hashes, sample_indices, sample_missing)
+from prunekit.lake.verify import (
+    DEFAULT_SAMPLE,
+    TableStore,
+    canonical,
+    column_set,
+    projection_hashes,
+    sample_indices,
+    sample_missing,
+)
 
 Pair = tuple[str, str]
 SEMANTICS = ("bag", "set")

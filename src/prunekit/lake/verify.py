@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import zlib
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -69,7 +69,7 @@ def projection_hashes(table: pa.Table, profile: TableProfile, cols: tuple[str, .
 def sample_missing(sample_hashes: np.ndarray, parent_sorted_hashes: np.ndarray) -> int:
     """How many sampled rows have no equal-hash row in the parent (> 0 proves non-containment)."""
     if len(parent_sorted_hashes) == 0:
-        return int(len(sample_hashes))
+        return len(sample_hashes)
     pos = np.searchsorted(parent_sorted_hashes, sample_hashes)
     pos = np.minimum(pos, len(parent_sorted_hashes) - 1)
     return int(np.count_nonzero(parent_sorted_hashes[pos] != sample_hashes))

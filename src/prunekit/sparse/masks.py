@@ -150,14 +150,16 @@ class MaskManager:
 
     def nonzeros(self) -> "OrderedDict[str, int]":
         """Active (mask ``True``) weights per layer."""
-        return OrderedDict((n, int(m.sum())) for n, m in self.masks.items())
+        torch = _torch()
+        return OrderedDict((n, int(torch.count_nonzero(m))) for n, m in self.masks.items())
 
     def density(self) -> float:
         """Fraction of the sparsifiable weights that are active, in [0, 1]."""
         return sum(self.nonzeros().values()) / self.numel()
 
     def layer_densities(self) -> "OrderedDict[str, float]":
-        return OrderedDict((n, int(m.sum()) / m.numel()) for n, m in self.masks.items())
+        torch = _torch()
+        return OrderedDict((n, int(torch.count_nonzero(m)) / m.numel()) for n, m in self.masks.items())
 
     # ------------------------------------------------------------------ changing masks
 

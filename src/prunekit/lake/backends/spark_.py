@@ -22,7 +22,6 @@ import pyarrow as pa
 
 from prunekit.errors import ConfigError, InputError, require
 
-
 _LOG4J = """rootLogger.level = error
 rootLogger.appenderRef.stderr.ref = console
 appender.console.type = Console

@@ -215,28 +215,30 @@ class Sparsifier:
         (never re-activates: clamped to the active count). Returns the kept count."""
         from prunekit.sparse.criteria import global_magnitude_masks
 
+        torch = _torch()
         k = int(round(density * self.masks.numel()))
         new = global_magnitude_masks(self.masks.params, self.masks.masks, k)
         self.masks.set_masks(new)
-        return sum(int(m.sum()) for m in new.values())
+        return sum(int(torch.count_nonzero(m)) for m in new.values())
 
     def _drop_and_regrow(self, fraction: float, *, by_gradient: bool, rounding: str = "ceil") -> int:
         """Per layer: drop ``fraction`` of the active weights with the smallest |w| and regrow as
         many at inactive positions (largest |grad|, or at random). Returns the number moved."""
         from prunekit.sparse.criteria import drop_and_regrow
 
+        torch = _torch()
         grads = self._grads() if by_gradient else None
         moved = 0
         for n, p in self.masks.params.items():
             m = self.masks.masks[n]
-            active = int(m.sum())
+            active = int(torch.count_nonzero(m))
             k = n_swap_ceil(fraction, active) if rounding == "ceil" else int(fraction * active)
             if k == 0:
                 continue
             new, dropped, grown = drop_and_regrow(p, m, k, grad=None if grads is None else grads[n],
                                                   generator=self.generator)
             self.masks.set_mask(n, new)
-            moved += int(grown.sum())
+            moved += int(torch.count_nonzero(grown))
         return moved
 
     def _record(self, **info) -> None:
