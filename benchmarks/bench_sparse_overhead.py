@@ -85,7 +85,7 @@ def main() -> None:
     variants = [(m, dt) for dt in args.delta_t for m in args.methods]
     for model_name in args.models:
         reps = {v: [] for v in [("dense", None), *variants]}
-        for r in range(args.repeats):
+        for _ in range(args.repeats):
             for v in reps:  # interleaved: drift on a shared machine hits every variant alike
                 reps[v].append(one_run(model_name, *v))
         dense_step = statistics.median(x["train_step"] for x in reps[("dense", None)])

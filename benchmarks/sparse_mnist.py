@@ -7,11 +7,16 @@ method (dense once per model and seed), same hyperparameters for all methods.
 Rows go to benchmarks/results_sparse_mnist.jsonl, one JSON object per finished run, appended as it
 finishes. Budget: one CPU thread (torch.set_num_threads(1)).
 
-Shared setup (nothing tuned per method): SGD peak lr 0.1 (LeNet-300-100) or 0.05 (LeNet-5), momentum 0.9, weight decay 1e-4, batch 128,
+Shared setup (nothing tuned per method): SGD peak lr 0.1, momentum 0.9, weight decay 1e-4, batch 128,
 cosine LR decay over the run, mask updates every ΔT = 25 optimizer steps (gmp, granet, rigl, set),
 pruning window [0, 0.7·T] for gmp/granet, one-shot magnitude prunes at 0.5·T then fine-tunes.
 LTH gets the same total number of optimizer steps as every other method, split into R + 1 equal
 rounds (R = 11/14/18 rounds for 90/95/98 %), with the LR schedule restarting each round.
+
+Two diagnostic runs (rows kept apart by their ``lr`` / ``rescale_init`` fields, reported separately):
+
+    .venv/bin/python benchmarks/sparse_mnist.py --models lenet5 --lr lenet5=0.05
+    .venv/bin/python benchmarks/sparse_mnist.py --models lenet5 --rescale-init
 """
 
 from __future__ import annotations
@@ -28,10 +33,10 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results_sparse_mnist.jsonl"
 METHODS = ["dense", "magnitude", "random", "snip", "gmp", "set", "rigl", "granet", "granet_s2s", "lth"]
 EPOCHS = {"lenet300": 20, "lenet5": 20}
-# Peak learning rate per model, the same for every method. LeNet-5 was first run at 0.1 too: runs
-# that start sparse (random, SET, RigL, SNIP) and LTH's late rounds collapsed to chance in many
-# seeds (see docs/SPARSE.md); those rows stay in the JSONL under lr 0.1, the table uses 0.05.
-LR = {"lenet300": 0.1, "lenet5": 0.05}
+# Peak learning rate, the same for every model and method (chosen before any run).
+LR = {"lenet300": 0.1, "lenet5": 0.1}
+# Methods that start from a random sparse mask: the only ones --rescale-init applies to.
+RANDOM_START = ["random", "set", "rigl", "granet_s2s"]
 DELTA_T = 25
 
 
@@ -40,7 +45,8 @@ def lr_of(r) -> float:
 
 
 def key(r) -> tuple:
-    return (r["model"], lr_of(r), r["method"], float(r["sparsity"]), int(r["seed"]))
+    return (r["model"], lr_of(r), bool(r.get("rescale_init", False)), r["method"], float(r["sparsity"]),
+            int(r["seed"]))
 
 
 def load_rows(path: Path) -> list[dict]:
@@ -70,19 +76,22 @@ def run_grid(args) -> None:
     for model in args.models:
         for seed in args.seeds:
             for method in args.methods:
+                if args.rescale_init and method not in RANDOM_START:
+                    continue
                 for s in ([0.0] if method == "dense" else args.sparsities):
-                    k = (model, args.lr.get(model, LR[model]), method, float(s), seed)
+                    k = (model, args.lr.get(model, LR[model]), args.rescale_init, method, float(s), seed)
                     if k not in done:
                         todo.append(k)
     print(f"{len(done)} rows done, {len(todo)} to run → {args.out}", flush=True)
     t_all = time.perf_counter()
-    for i, (model, lr, method, s, seed) in enumerate(todo):
+    for i, (model, lr, rescale, method, s, seed) in enumerate(todo):
         epochs = args.epochs.get(model, EPOCHS[model])
         run = train_sparse(model, "mnist5k", method=method, sparsity=s if method != "dense" else 0.9, epochs=epochs,
-                           seed=seed, lr=lr, delta_t=DELTA_T, dataset=ds, show_progress=False)
+                           seed=seed, lr=lr, delta_t=DELTA_T, dataset=ds, show_progress=False,
+                           method_options={"rescale_init": True} if rescale else None)
         sp = run.sparsifier
         row = {
-            "model": model, "lr": lr, "method": method, "sparsity": s, "seed": seed, "epochs": epochs,
+            "model": model, "lr": lr, "rescale_init": rescale, "method": method, "sparsity": s, "seed": seed, "epochs": epochs,
             "test_accuracy": run.test_accuracy, "test_error": 1.0 - run.test_accuracy, "test_loss": run.test_loss,
             "density": run.density, "final_train_loss": run.history[-1]["train_loss"],
             "layer_densities": dict(sp.masks.layer_densities()) if sp is not None else {},
@@ -109,9 +118,13 @@ def report(args) -> None:
         sys.exit(f"no rows in {args.out}")
     groups: dict[tuple, list[float]] = {}
     for r in rows:
-        groups.setdefault((r["model"], lr_of(r), r["method"], float(r["sparsity"])), []).append(100 * r["test_accuracy"])
-    sparsities = sorted({k[3] for k in groups if k[3] > 0})
-    runs = sorted({(k[0], k[1]) for k in groups}, key=lambda mk: (list(EPOCHS).index(mk[0]), mk[1] != LR[mk[0]], mk[1]))
+        run_id = (r["model"], lr_of(r), bool(r.get("rescale_init", False)))
+        groups.setdefault((run_id, r["method"], float(r["sparsity"])), []).append(100 * r["test_accuracy"])
+    sparsities = sorted({k[2] for k in groups if k[2] > 0})
+    runs = sorted({k[0] for k in groups}, key=lambda m: (list(EPOCHS).index(m[0]), m[1] != LR[m[0]], m[2], m[1]))
+
+    def is_main(run_id):
+        return run_id[1] == LR[run_id[0]] and not run_id[2]
 
     def cell(vals):
         if not vals:
@@ -120,40 +133,47 @@ def report(args) -> None:
         return f"{statistics.mean(vals):.2f} ± {sd:.2f}" + ("" if len(vals) == 3 else f" (n={len(vals)})")
 
     lines = []
-    for model, lr in runs:
+    for run_id in runs:
+        model, lr, rescale = run_id
         ep = next(r["epochs"] for r in rows if r["model"] == model)
-        tag = "" if lr == LR[model] else " — superseded run, not in the plot"
+        tag = "" if is_main(run_id) else " — diagnostic run" + (", initial weights × 1/√density" if rescale else "")
         lines.append(f"\n**{model}**, peak lr {lr} ({ep} epochs; test accuracy %, mean ± std over seeds){tag}\n")
         lines.append("| method | " + " | ".join(f"{100 * s:g} % sparse" for s in sparsities) + " |")
         lines.append("|---|" + "---|" * len(sparsities))
-        dense = groups.get((model, lr, "dense", 0.0), [])
-        lines.append("| dense | " + " | ".join(cell(dense) for _ in sparsities) + " |")
+        dense = groups.get((run_id, "dense", 0.0), [])
+        if dense:
+            lines.append("| dense | " + " | ".join(cell(dense) for _ in sparsities) + " |")
         for method in METHODS[1:]:
-            lines.append(f"| {method} | " + " | ".join(cell(groups.get((model, lr, method, s), [])) for s in sparsities)
-                         + " |")
+            if any(groups.get((run_id, method, s)) for s in sparsities):
+                lines.append(f"| {method} | " + " | ".join(cell(groups.get((run_id, method, s), []))
+                                                          for s in sparsities) + " |")
     print("\n".join(lines))
     if args.png:
-        main_runs = [(m, lr) for m, lr in runs if lr == LR[m]]
+        main_runs = [r for r in runs if is_main(r)]
         fig, axes = plt.subplots(1, len(main_runs), figsize=(6.2 * len(main_runs), 4.4), squeeze=False)
-        for ax, (model, lr) in zip(axes[0], main_runs):
+        for ax, run_id in zip(axes[0], main_runs):
+            model, lr, _ = run_id
             for method in METHODS[1:]:
-                xs = [s for s in sparsities if groups.get((model, lr, method, s))]
+                xs = [s for s in sparsities if groups.get((run_id, method, s))]
                 if not xs:
                     continue
-                vals = [groups[(model, lr, method, s)] for s in xs]
+                vals = [groups[(run_id, method, s)] for s in xs]
                 means = [statistics.mean(v) for v in vals]
                 sds = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in vals]
                 ax.errorbar([100 * x for x in xs], means, yerr=sds, marker="o", capsize=3, label=method)
-            dense = groups.get((model, lr, "dense", 0.0))
+            dense = groups.get((run_id, "dense", 0.0))
             if dense:
                 ax.axhline(statistics.mean(dense), color="k", ls="--", lw=1, label="dense")
             ax.set_xlabel("sparsity (%)")
             ax.set_ylabel("test accuracy (%)")
             ax.set_title(f"{model} on MNIST-5k (lr {lr}, 3 seeds)")
             ax.set_xticks([100 * s for s in sparsities])
+            lo, hi = ax.get_ylim()
+            ax.set_ylim(max(lo, 0), min(hi, 100.5))  # ± std bars of bimodal cells overshoot 100
             ax.grid(alpha=0.3)
-        axes[0][-1].legend(fontsize=7, ncol=2)
-        fig.tight_layout()
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=6, fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0.1, 1, 1))
         tmp = Path(args.png).with_suffix(".tmp.png")
         fig.savefig(tmp, dpi=110)
         os.replace(tmp, args.png)
@@ -168,7 +188,9 @@ def main() -> None:
     ap.add_argument("--sparsities", nargs="+", type=float, default=[0.9, 0.95, 0.98])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--epochs", nargs="*", default=[], help="override as model=epochs, e.g. lenet5=10")
-    ap.add_argument("--lr", nargs="*", default=[], help="override as model=lr, e.g. lenet5=0.1")
+    ap.add_argument("--lr", nargs="*", default=[], help="override as model=lr, e.g. lenet5=0.05")
+    ap.add_argument("--rescale-init", action="store_true",
+                    help="random-start methods only, with initial weights scaled by 1/sqrt(layer density)")
     ap.add_argument("--report", action="store_true", help="print the markdown table instead of running")
     ap.add_argument("--png", default=str(HERE.parent / "docs" / "sparse" / "sparse_mnist.png"))
     args = ap.parse_args()

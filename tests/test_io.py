@@ -11,7 +11,7 @@ import pyarrow.csv as pacsv
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
-from conftest import planted_duplicates
+from planted import planted_duplicates
 
 from prunekit.data import ScoreTable, export, score, select
 from prunekit.errors import ConfigError, InputError

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import planted_duplicates
+from planted import planted_duplicates
 
 from prunekit.data import score
 from prunekit.data.scores.geometry import fit_clusters

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import brute_force_edges, write_planted_lake
+from _planted_lake import brute_force_edges, write_planted_lake
 
 from prunekit.cli import main
 from prunekit.errors import ConfigError, InputError

@@ -59,6 +59,9 @@ def test_train_cnn_on_8x8_digits(tmp_path, capsys):
     (["--lr", 0], "learning rate must be a positive number"),
     (["--delta-t", 0], "delta_t"),
     (["--device", "tpu"], "unknown device"),
+    (["--include", "conv*"], "name filter include=['conv*'] matched none of the Linear/Conv1d/Conv2d/Conv3d layers (fc1, fc2, fc3)"),
+    (["--exclude", "fc*"], "excluded every"),
+    (["--method", "dense", "--dense-first-last"], "--method dense has none"),
 ])
 def test_train_bad_input_exit_2_one_line(tmp_path, capsys, args, message):
     ck = tmp_path / "x.pt"
@@ -82,3 +85,23 @@ def test_bad_paths_exit_2(tmp_path, capsys):
     torch.save({"state_dict": {}}, other)
     code, _, err = run(["sparse", "report", other], capsys)
     assert code == 2 and "not a prunekit sparse checkpoint" in err
+
+
+def test_layer_selection_and_foreign_masks(tmp_path, capsys):
+    ck = tmp_path / "mid.pt"
+    code, out, err = run(["sparse", "train", "--data", "digits", "--method", "magnitude", "--sparsity", 0.5,
+                          "--epochs", 1, "--dense-first-last", "-q", "-o", ck], capsys)
+    assert code == 0, err
+    c = load_checkpoint(ck)
+    assert c["mask_manager"].names == ["fc2.weight"]  # fc1 and fc3 kept dense
+    code, out, err = run(["sparse", "report", ck], capsys)
+    assert code == 0 and "fc1" in out  # dense layers are still reported
+    # a checkpoint whose masks were made for another model: one readable line, exit 2
+    from prunekit.sparse import MaskManager
+    from prunekit.sparse.models import make_model
+
+    payload = torch.load(ck, weights_only=True)
+    payload["masks"] = MaskManager(make_model("lenet300", 784)).state_dict()
+    torch.save(payload, ck)
+    code, out, err = run(["sparse", "report", ck], capsys)
+    assert code == 2 and "made for a different model" in err and err.count("\n") == 1

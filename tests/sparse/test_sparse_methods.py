@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 from torch import nn
@@ -103,7 +101,7 @@ def test_granet_density_follows_schedule_and_regrowth_keeps_layer_counts(data):
     # drop-and-regrow ran at every ΔT step, also after pruning ended, and kept every layer's count
     assert [s[0] for s in swaps] == list(range(dt, T + 1, dt))
     assert any(s[0] > tf for s in swaps)
-    for t, before, after, moved in swaps:
+    for t, before, after, _moved in swaps:
         assert before == after, t
     assert sum(s[3] for s in swaps) > 0 and rec.regrown > 0
     assert rec.changed_at[-1] > tf  # masks still move after the schedule ended
@@ -319,8 +317,9 @@ def test_configuration_errors(data):
         setup("lth", 0.9, total_steps=5)
     with pytest.raises(ConfigError, match="does not take delta_t"):
         setup("random", 0.9, delta_t=10)
+    bare = lenet300(dim=DIM)
     with pytest.raises(ConfigError, match="SNIP needs batch"):
-        make_sparsifier("snip", *(lambda n: (n, torch.optim.SGD(n.parameters(), lr=0.1)))(lenet300(dim=DIM)), 0.9)
+        make_sparsifier("snip", bare, torch.optim.SGD(bare.parameters(), lr=0.1), 0.9)
     net = lenet300(dim=DIM)
     other = torch.optim.SGD(lenet300(dim=DIM).parameters(), lr=0.1)
     with pytest.raises(ConfigError, match="optimizer does not train"):
@@ -332,3 +331,18 @@ def test_training_loss_decreases(data):
     losses = run_steps(net, opt, sp, *data, 150)
     assert sum(losses[-15:]) / 15 < 0.5 * sum(losses[:15]) / 15
     assert sp.density() == pytest.approx(0.1, abs=1e-4)
+
+
+@pytest.mark.parametrize("method", ["random", "rigl", "set", "granet_s2s"])
+def test_rescale_init_scales_survivors_by_inverse_sqrt_density(method):
+    a = setup(method, 0.9, total_steps=100)
+    b = setup(method, 0.9, total_steps=100, rescale_init=True)
+    for n in a[2].masks.names:
+        ma, mb = a[2].masks.masks[n], b[2].masks.masks[n]
+        assert torch.equal(ma, mb)  # same seed, same masks
+        wa, wb = a[0].get_parameter(n), b[0].get_parameter(n)
+        factor = (ma.numel() / int(ma.sum())) ** 0.5
+        assert torch.allclose(wb[mb], wa[ma] * factor)
+        assert torch.all(wb[~mb] == 0)
+    with pytest.raises(ConfigError, match="sparse start only"):
+        setup("granet", 0.9, total_steps=100, rescale_init=True)

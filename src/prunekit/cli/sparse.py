@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -24,6 +24,9 @@ def train_cmd(
     lr: float = typer.Option(0.1, help="Peak learning rate (SGD, momentum 0.9, cosine decay)."),
     batch_size: int = typer.Option(128, help="Batch size."),
     delta_t: int = typer.Option(100, help="Optimizer steps between mask updates (gmp, granet, rigl, set)."),
+    include: Optional[List[str]] = typer.Option(None, help="Sparsify only layers matching this glob (module or parameter name, e.g. 'fc*'); repeatable."),
+    exclude: Optional[List[str]] = typer.Option(None, help="Keep layers matching this glob dense; repeatable."),
+    dense_first_last: bool = typer.Option(False, "--dense-first-last", help="Keep the first and last layers dense."),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
     seed: int = typer.Option(0, help="Random seed (initialisation, batch order, masks)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -35,12 +38,18 @@ def train_cmd(
 
         prunekit sparse train --model lenet300 --method granet --sparsity 0.95 --epochs 20 -o lenet.pt
     """
+    from prunekit.errors import ConfigError
     from prunekit.io.atomic import check_writable
     from prunekit.sparse.train import save_checkpoint, train_sparse
 
     check_writable(out)
+    selection = {k: v for k, v in (("include", include), ("exclude", exclude)) if v}
+    if dense_first_last:
+        selection["dense_first_last"] = True
+    if selection and method == "dense":
+        raise ConfigError("--include/--exclude/--dense-first-last choose layers to sparsify; --method dense has none")
     run = train_sparse(model, data, method=method, sparsity=sparsity, epochs=epochs, seed=seed, lr=lr,
-                       batch_size=batch_size, delta_t=delta_t, device=device,
+                       batch_size=batch_size, delta_t=delta_t, device=device, method_options=selection or None,
                        show_progress=False if quiet else None)
     save_checkpoint(run, out)
     sp = run.sparsifier

@@ -16,7 +16,7 @@ def _masks_of(masks) -> Mapping[str, object]:
 
     if isinstance(masks, MaskManager):
         return masks.masks
-    if hasattr(masks, "masks") and isinstance(getattr(masks, "masks"), MaskManager):  # a Sparsifier
+    if isinstance(getattr(masks, "masks", None), MaskManager):  # a Sparsifier
         return masks.masks.masks
     if isinstance(masks, Mapping):
         return masks

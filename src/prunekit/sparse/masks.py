@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import OrderedDict
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from prunekit.errors import ConfigError, InputError, require
 

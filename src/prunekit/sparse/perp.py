@@ -122,7 +122,7 @@ def perp_prepare(model, masks: Mapping[str, object], *, rank: int = 4, seed: int
     norms = _norm_types()
     for p in model.parameters():
         p.requires_grad_(False)
-    for mname, mod in model.named_modules():
+    for mod in model.modules():
         if isinstance(mod, norms):
             for p in mod.parameters(recurse=False):
                 p.requires_grad_(True)

@@ -154,7 +154,8 @@ def train_sparse(model: str = "lenet300", data: str = "mnist5k", *, method: str 
         "model": model, "data": getattr(dataset, "name", data), "dim": int(X.shape[1]), "n_classes": n_classes,
         "method": method, "sparsity": sparsity, "epochs": epochs, "seed": seed, "lr": lr, "batch_size": batch_size,
         "momentum": momentum, "weight_decay": weight_decay, "delta_t": delta_t, "total_steps": total,
-        "method_options": {k: v for k, v in (method_options or {}).items() if isinstance(v, (int, float, str, bool))},
+        "method_options": {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in (method_options or {}).items()
+                           if isinstance(v, (int, float, str, bool, list, tuple))},
         "device": str(dev), "prunekit": __version__})
     t_start = time.perf_counter()
     step = 0

@@ -193,9 +193,13 @@ class Sparsifier:
                              f"sparsifier.step() ({ORDER_HINT})")
         return grads
 
-    def _random_init(self, density: float, distribution: str = "erk") -> None:
+    def _random_init(self, density: float, distribution: str = "erk", rescale: bool = False) -> None:
         """Random masks with exactly ``round(d_l · numel)`` active weights per layer, the layer
-        densities ``d_l`` from ERK or uniform for overall ``density``."""
+        densities ``d_l`` from ERK or uniform for overall ``density``.
+
+        ``rescale``: multiply each layer's surviving initial weights by ``1/√d_l`` so its output
+        variance matches the dense initialisation (a layer keeping 5 % of its inputs otherwise
+        shrinks its signal ~4.5x, and deep sparse nets can sit at chance level for many epochs)."""
         from prunekit.sparse.criteria import topk_mask
         from prunekit.sparse.density import erk_densities, kept_counts, uniform_densities
 
@@ -206,9 +210,13 @@ class Sparsifier:
         else:
             raise ConfigError(f"unknown layer-density distribution {distribution!r}; use 'erk' or 'uniform'")
         counts = kept_counts(self.masks.shapes(), dens)
+        torch = _torch()
         for n, p in self.masks.params.items():
-            scores = _torch().rand(p.shape, generator=self.generator)  # CPU: same masks on any device
+            scores = torch.rand(p.shape, generator=self.generator)  # CPU: same masks on any device
             self.masks.set_mask(n, topk_mask(scores, counts[n]))
+            if rescale:
+                with torch.no_grad():
+                    p.mul_(math.sqrt(p.numel() / counts[n]))
 
     def _global_prune(self, density: float) -> int:
         """Global magnitude pruning of the active weights to ``round(density · numel)`` of them

@@ -15,7 +15,8 @@ class RigL(Sparsifier):
     steps until ``stop_fraction`` (75 %) of training, per layer drop ``int(r·active)`` active weights
     with the smallest |w| and regrow as many inactive ones with the largest |grad| of the current
     minibatch. ``r`` decays by cosine from ``drop_fraction`` (0.3) to 0 at the stop step. Regrown
-    weights start at 0 with zero optimizer state.
+    weights start at 0 with zero optimizer state. ``rescale_init`` scales the surviving initial
+    weights by ``1/√(layer density)`` (off by default, as in RigL).
     """
 
     name = "rigl"
@@ -24,7 +25,8 @@ class RigL(Sparsifier):
     _by_gradient = True
 
     def __init__(self, model, optimizer, sparsity, *, total_steps: int | None = None, delta_t: int = 100,
-                 drop_fraction: float = 0.3, stop_fraction: float = 0.75, distribution: str = "erk", **kw) -> None:
+                 drop_fraction: float = 0.3, stop_fraction: float = 0.75, distribution: str = "erk",
+                 rescale_init: bool = False, **kw) -> None:
         if isinstance(delta_t, bool) or not isinstance(delta_t, int) or delta_t < 1:
             raise ConfigError(f"delta_t (steps between updates) must be a positive integer, got {delta_t!r}")
         if not 0.0 < float(stop_fraction) <= 1.0:
@@ -35,6 +37,7 @@ class RigL(Sparsifier):
         self._drop0 = drop_fraction
         self.stop_fraction = float(stop_fraction)
         self.distribution = distribution
+        self.rescale_init = bool(rescale_init)
         super().__init__(model, optimizer, sparsity, total_steps=total_steps, **kw)
 
     def _configure(self) -> None:
@@ -42,7 +45,7 @@ class RigL(Sparsifier):
         self.drop_fraction = CosineDecay(self._drop0, 0.0, self.t_stop)
 
     def _init_masks(self) -> None:
-        self._random_init(self.density_target, self.distribution)
+        self._random_init(self.density_target, self.distribution, rescale=self.rescale_init)
         self._record(event="init", distribution=self.distribution)
 
     def _update(self, t_prev: int, t: int) -> bool:

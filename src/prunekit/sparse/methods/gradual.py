@@ -77,7 +77,8 @@ class GraNet(GMP):
     running after pruning ends. Regrown weights start at 0 with zero optimizer state.
 
     ``init="dense"`` (dense-to-sparse, ``s_initial = 0``) or ``init="erk"`` (sparse-to-sparse: a
-    random ERK mask at ``init_density`` = 0.5; the schedule starts from ``1 − init_density``).
+    random ERK mask at ``init_density`` = 0.5; the schedule starts from ``1 − init_density``;
+    ``rescale_init`` scales its surviving initial weights by ``1/√(layer density)``).
     """
 
     name = "granet"
@@ -85,10 +86,13 @@ class GraNet(GMP):
 
     def __init__(self, model, optimizer, sparsity, *, total_steps: int | None = None, t_start: int | None = None,
                  t_end: int | None = None, delta_t: int = 100, init: str = "dense", init_density: float = 0.5,
-                 drop_start: float = 0.5, drop_end: float = 0.005, **kw) -> None:
+                 drop_start: float = 0.5, drop_end: float = 0.005, rescale_init: bool = False, **kw) -> None:
         if init not in ("dense", "erk"):
             raise ConfigError(f"GraNet init must be 'dense' (dense-to-sparse) or 'erk' (sparse-to-sparse), "
                               f"got {init!r}")
+        if rescale_init and init != "erk":
+            raise ConfigError("rescale_init applies to a sparse start only (init='erk', method granet_s2s)")
+        self.rescale_init = bool(rescale_init)
         self.init = init
         self.init_density = check_density(init_density, "init_density") if init == "erk" else 1.0
         if init == "erk":
@@ -109,7 +113,7 @@ class GraNet(GMP):
 
     def _init_masks(self) -> None:
         if self.init == "erk":
-            self._random_init(self.init_density, "erk")
+            self._random_init(self.init_density, "erk", rescale=self.rescale_init)
             self._record(event="init", distribution="erk", init_density=self.init_density)
 
     def _update(self, t_prev: int, t: int) -> bool:

@@ -12,18 +12,21 @@ __all__ = ["StaticRandom", "SNIP"]
 
 class StaticRandom(Sparsifier):
     """Random masks at initialisation, never changed ("the unreasonable effectiveness of random
-    pruning"): exactly ``round(d_l·numel)`` random weights per layer, ``d_l`` from ERK (default)."""
+    pruning"): exactly ``round(d_l·numel)`` random weights per layer, ``d_l`` from ERK (default).
+    ``rescale_init`` scales the surviving initial weights by ``1/√d_l`` (see ``Sparsifier._random_init``)."""
 
     name = "random"
 
-    def __init__(self, model, optimizer, sparsity, *, distribution: str = "erk", **kw) -> None:
+    def __init__(self, model, optimizer, sparsity, *, distribution: str = "erk", rescale_init: bool = False,
+                 **kw) -> None:
         if distribution not in ("erk", "uniform"):
             raise ConfigError(f"distribution must be 'erk' or 'uniform', got {distribution!r}")
         self.distribution = distribution
+        self.rescale_init = bool(rescale_init)
         super().__init__(model, optimizer, sparsity, **kw)
 
     def _init_masks(self) -> None:
-        self._random_init(self.density_target, self.distribution)
+        self._random_init(self.density_target, self.distribution, rescale=self.rescale_init)
         self._record(event="init", distribution=self.distribution)
 
 
