@@ -194,3 +194,18 @@ def test_two_pilot_sizes_cannot_support_a_recommendation():
     rec = plan_from_rows(rows, n_full=N_FULL, tolerance=5.0)
     assert rec.chosen is None
     assert any("needs 3" in r for r in rec.reasons)
+
+
+def test_plan_config_from_toml(tmp_path):
+    from prunekit.data.experiment.plan import plan_config
+
+    p = tmp_path / "plan.toml"
+    p.write_text('data = "digits"\nmethods = ["random"]\ntolerance = 0.5\npilots = [0.2, 0.4, 0.8]\n')
+    cfg, opts = plan_config(str(p), {"seeds": 3, "epochs": None})
+    assert cfg.data == "digits" and cfg.methods == ["random"] and cfg.seeds == 3 and cfg.epochs == 10
+    assert opts == {"tolerance": 0.5, "pilots": [0.2, 0.4, 0.8]}
+    p.write_text('data = "digits"\ntolerence = 0.5\n')
+    with pytest.raises(ConfigError, match="tolerence"):
+        plan_config(str(p))
+    with pytest.raises(InputError, match="plan config .* does not exist"):
+        plan_config(str(tmp_path / "missing.toml"))

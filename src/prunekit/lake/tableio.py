@@ -112,16 +112,21 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def plain_array(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """One contiguous array of plain values: chunks combined, dictionaries decoded."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    return col
+
+
 def column_hashes(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """uint64 hash per value; equal values of one normalised type hash alike; NULL has its own hash."""
     import pandas as pd
 
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    col = plain_array(col)
     t = col.type
-    if pa.types.is_dictionary(t):
-        col = col.dictionary_decode()
-        t = col.type
     kind = normalise_type(t)
     n = len(col)
     valid = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=bool)

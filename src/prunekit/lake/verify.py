@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from prunekit.errors import ConfigError
 from prunekit.lake.model import TableProfile
-from prunekit.lake.tableio import read_table, row_hashes
+from prunekit.lake.tableio import plain_array, read_table, row_hashes
 
 DEFAULT_SAMPLE = 691   # ε = 1 %, δ = 10⁻³: ⌈ln(1/δ)/ε⌉ (ALGORITHMS.md Part 4)
 
@@ -96,12 +96,8 @@ def _temporal_ints(arr: pa.Array) -> pa.Array:
 
 def canonical_array(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     """One column in canonical form (see the module docstring)."""
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    col = plain_array(col)
     t = col.type
-    if pa.types.is_dictionary(t):
-        col = col.dictionary_decode()
-        t = col.type
     if pa.types.is_integer(t):
         if t == pa.int64():
             return col

@@ -509,16 +509,9 @@ def plan_config(source: str, overrides: dict[str, Any] | None = None) -> tuple["
     defaults = {"methods": ["random", "el2n", "ccs"], "keep": [0.1, 0.2, 0.3, 0.5, 0.7], "seeds": 2,
                 "kd": [False, True], "epochs": 10}
     if str(source).endswith(".toml"):
-        import tomllib
+        from prunekit.data.experiment.sweep import read_toml
 
-        p = Path(source)
-        if not p.is_file():
-            raise InputError(f"plan config {p} does not exist")
-        try:
-            d = tomllib.loads(p.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{p} is not valid TOML: {exc}") from None
-        base = p.resolve().parent
+        d, base = read_toml(source, "plan config")
     else:
         d, base = {"data": str(source)}, None
     d = dict(defaults, **d)

@@ -73,6 +73,20 @@ def _is_dynamics(scorer: str) -> bool:
 # ----------------------------------------------------------------------------- configuration
 
 
+def read_toml(path: str | os.PathLike, what: str) -> tuple[dict[str, Any], Path]:
+    """(the TOML file's table, its folder — relative paths inside resolve against it); a missing
+    or malformed file is one readable error naming ``what``."""
+    import tomllib
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{what} {p} does not exist")
+    try:
+        return tomllib.loads(p.read_text()), p.resolve().parent
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p} is not valid TOML: {exc}") from None
+
+
 @dataclass
 class SweepConfig:
     """What to sweep. ``data``: a bundled data set name (``digits``, ``mnist5k``, ...) or a file
@@ -121,16 +135,8 @@ class SweepConfig:
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike) -> "SweepConfig":
-        import tomllib
-
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(f"sweep config {p} does not exist")
-        try:
-            d = tomllib.loads(p.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{p} is not valid TOML: {exc}") from None
-        return cls.from_dict(d, base=p.resolve().parent)
+        d, base = read_toml(path, "sweep config")
+        return cls.from_dict(d, base=base)
 
     def validate(self) -> "SweepConfig":
         from prunekit.data.train import MODELS
