@@ -44,3 +44,6 @@ def demo(
         table(f"compact sweep on MNIST-5k: test accuracy % (mean ± std over seeds); {sw['ran']} runs in "
               f"{sw['seconds']:.0f}s ({sw['skipped']} reused)", ["method", "keep", "loss", "seeds", "accuracy"], rows)
         console.print(f"report: {sw['report']}")
+    console.print("next: [bold]prunekit data plan mnist5k --tolerance 1.0 -o runs/plan[/bold] (how much can be dropped), "
+                  "[bold]prunekit lake demo[/bold] (contained tables in a real lake), "
+                  "[bold]prunekit sparse train --method granet --sparsity 0.95 -o lenet.pt[/bold] (sparse weights)")
