@@ -11,6 +11,7 @@ pyspark is imported lazily; ``pip install 'prunekit[spark]'`` (and a Java 17+ ru
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -30,6 +31,27 @@ appender.console.target = SYSTEM_ERR
 appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
 """
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path):
+    """Point file descriptor 2 at ``path`` while the JVM starts.
+
+    The JVM inherits the descriptor when it is spawned and prints its start-up banner there
+    ("Using incubator modules", "Setting default log level", ...) before any log4j setting applies;
+    a user of ``prunekit lake scan --engine spark`` should see none of it. The JVM keeps writing
+    to the file afterwards (errors reach Python as exceptions anyway); our own stderr comes back.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as fh:
+            os.dup2(fh.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class SparkVerifier:
@@ -56,12 +78,14 @@ class SparkVerifier:
                        .config("spark.sql.adaptive.enabled", "false")
                        .config("spark.driver.extraJavaOptions",
                                f"-Dlog4j2.configurationFile=file:{log_conf}"))
+            jvm_log = Path(tempfile.gettempdir()) / f"prunekit-spark-{os.getpid()}.log"
             try:
-                with warnings.catch_warnings():
+                with warnings.catch_warnings(), _stderr_to(jvm_log):
                     warnings.simplefilter("ignore")
                     session = builder.getOrCreate()
             except Exception as exc:  # JVM missing or failing to start: one readable line
-                raise InputError(f"cannot start Spark ({master}): {str(exc).strip().splitlines()[0]}") from exc
+                raise InputError(f"cannot start Spark ({master}): {str(exc).strip().splitlines()[0]} "
+                                 f"(JVM output: {jvm_log})") from exc
             session.sparkContext.setLogLevel("ERROR")
         self.spark = session
         self._pagg = None
