@@ -74,3 +74,29 @@ def test_global_magnitude_never_reactivates():
     assert out["a"].tolist() == [[True, False], [False, False]] and out["b"].tolist() == [True, True, False]
     out = global_magnitude_masks(w, m, 100)  # clamped to the 5 active
     assert all(torch.equal(out[k], m[k]) for k in m)
+
+
+@pytest.mark.parametrize("k", [1, 50, 2_000, 9_000, 40_000])
+@pytest.mark.parametrize("kind", ["continuous", "ties", "candidates"])
+def test_prefiltered_selection_on_large_layers_matches_torch_topk(k, kind):
+    # Large enough for the sampled pre-filter (≥ 32k values, k ≤ n/8); ties at the threshold must
+    # still go to the lowest index, exactly as without the pre-filter.
+    g = torch.Generator().manual_seed(k)
+    n = 300 * 784 // 3
+    scores = torch.randn(n, generator=g)
+    cand = None
+    if kind == "ties":
+        scores = torch.round(scores * 4) / 4          # few distinct values: many ties
+    if kind == "candidates":
+        cand = torch.rand(n, generator=g) < 0.9
+    got = topk_mask(scores, k, candidates=cand)
+    assert int(got.sum()) == k
+    if kind == "ties":
+        thr = scores.sort(descending=True).values[k - 1]
+        above = scores > thr
+        tied = torch.nonzero(scores == thr).flatten()[: k - int(above.sum())]
+        want = above.clone()
+        want[tied] = True
+        assert torch.equal(got, want)
+    else:
+        assert torch.equal(got, reference(scores, k, cand))
