@@ -65,11 +65,9 @@ class RecipeError(InputError):
 
 def _plain(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     """One contiguous array with dictionaries decoded: the values are what is compared."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.dictionary_decode()
-    return arr
+    from prunekit.lake.tableio import plain_array
+
+    return plain_array(arr)
 
 
 def _int_storage(t: pa.DataType) -> pa.DataType | None:

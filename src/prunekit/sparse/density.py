@@ -59,6 +59,17 @@ def _check_shapes(shapes: Mapping[str, Sequence[int]]) -> "OrderedDict[str, tupl
     return out
 
 
+def _check_inputs(shapes, density, dense):
+    """(validated shapes, validated density, the set of layers kept dense — all among the shapes)."""
+    shapes = _check_shapes(shapes)
+    d = check_density(density)
+    dense = set(dense)
+    unknown = dense - set(shapes)
+    if unknown:
+        raise ConfigError(f"dense layers not among the shapes: {', '.join(sorted(unknown))}")
+    return shapes, d, dense
+
+
 def _numel(shape: tuple[int, ...]) -> int:
     return math.prod(shape)
 
@@ -70,12 +81,7 @@ def uniform_densities(shapes: Mapping[str, Sequence[int]], density: float, *,
 
     Raises ``ConfigError`` when the dense layers alone hold more than ``density`` of the weights.
     """
-    shapes = _check_shapes(shapes)
-    d = check_density(density)
-    dense = set(dense)
-    unknown = dense - set(shapes)
-    if unknown:
-        raise ConfigError(f"dense layers not among the shapes: {', '.join(sorted(unknown))}")
+    shapes, d, dense = _check_inputs(shapes, density, dense)
     total = sum(_numel(s) for s in shapes.values())
     n_dense = sum(_numel(shapes[n]) for n in dense)
     rest = total - n_dense
@@ -99,12 +105,7 @@ def erk_densities(shapes: Mapping[str, Sequence[int]], density: float, *,
 
     Returns ``{name: density in (0, 1]}`` in the order of ``shapes``.
     """
-    shapes = _check_shapes(shapes)
-    d = check_density(density)
-    dense = set(dense)
-    unknown = dense - set(shapes)
-    if unknown:
-        raise ConfigError(f"dense layers not among the shapes: {', '.join(sorted(unknown))}")
+    shapes, d, dense = _check_inputs(shapes, density, dense)
     numel = {n: _numel(s) for n, s in shapes.items()}
     raw = {n: sum(s) / numel[n] for n, s in shapes.items()}
     target = d * sum(numel.values())
