@@ -128,6 +128,12 @@ class Recommendation:
         return d
 
 
+def _check_tolerance(tolerance) -> None:
+    if isinstance(tolerance, bool) or not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance)
+                                           and tolerance >= 0):
+        raise ConfigError(f"tolerance must be a number of accuracy points ≥ 0, got {tolerance!r}")
+
+
 def plan_from_rows(rows: Iterable[dict], n_full: int, tolerance: float, *, z: float = 1.0,
                    min_points: int = 3) -> Recommendation:
     """Decide from pilot results.
@@ -136,8 +142,7 @@ def plan_from_rows(rows: Iterable[dict], n_full: int, tolerance: float, *, z: fl
     (the pilot's training-set size); ``method == "full"`` rows (``keep == 1``) are whole-pilot
     training. ``n_full``: size of the real training set. ``tolerance``: accuracy points.
     """
-    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
-        raise ConfigError(f"tolerance must be a number of accuracy points ≥ 0, got {tolerance!r}")
+    _check_tolerance(tolerance)
     if not isinstance(n_full, (int, np.integer)) or n_full < 1:
         raise ConfigError(f"n_full must be a positive integer, got {n_full!r}")
     groups: dict[tuple, list[dict]] = {}
@@ -366,8 +371,7 @@ def run_plan(
         raise ConfigError(f"final_seeds must be a positive integer, got {final_seeds!r}")
     if not (isinstance(z, (int, float)) and math.isfinite(z) and z >= 0):
         raise ConfigError(f"z must be a number ≥ 0, got {z!r}")
-    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
-        raise ConfigError(f"tolerance must be a number of accuracy points ≥ 0, got {tolerance!r}")
+    _check_tolerance(tolerance)
     pilots = [0.125, 0.25, 0.5] if pilots is None else list(pilots)
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -381,7 +385,6 @@ def run_plan(
                             "checksum": _data_checksum(X, y, X_test, y_test)}, force)
     _npy(pdir / "test.npy", np.asarray(X_test, dtype=np.float32))
     _npy(pdir / "test_labels.npy", np.asarray(y_test, dtype=np.int64))
-    t0 = time.perf_counter()
     rows: list[dict] = []
     for s, idx in zip(sizes, nested_subsamples(np.asarray(y), sizes, seed=0)):
         d = pdir / f"n{s}"
@@ -403,7 +406,6 @@ def run_plan(
         group = "dynamics" if r["method"] == "ccs" or _is_dynamics(r["method"]) else "geometry"
         scoring[(r["pool"], r["seed"], group)] = float(r["scoring_seconds"])
     pilot_seconds = sum(float(r["training_seconds"]) for r in rows) + sum(scoring.values())
-    del t0
     rec = plan_from_rows(rows, n_full=len(y), tolerance=tolerance, z=z)
 
     measured = None
