@@ -23,3 +23,17 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     return "" if v is None else str(v)
+
+
+def option(param, *flags: str, default: Any = ..., extra: str = "", **kwargs: Any):
+    """A Typer option declared by a :class:`prunekit.params.Param`: its help text names the valid
+    values and the default (plain text; Rich markup would swallow ``[default: …]``). ``default``
+    overrides the CLI default, e.g. ``None`` so that the library fills it in."""
+    import typer
+
+    from prunekit.params import REQUIRED
+
+    d = param.default if default is ... else default
+    if d is REQUIRED:
+        d = ...
+    return typer.Option(d, *flags, help=param.help_text(extra), show_default=False, **kwargs)
