@@ -10,7 +10,8 @@ import pytest
 from scipy.optimize import minimize
 
 from prunekit.data import score, select
-from prunekit.data.scores.geometry import Clustering, cluster_statistics
+from prunekit.data.scores.clustering import Clustering
+from prunekit.data.scores.geometry import cluster_statistics
 from prunekit.data.select import capped_simplex_projection, dbp_quotas
 from prunekit.errors import ConfigError, InputError
 from prunekit.io.examples import from_arrays

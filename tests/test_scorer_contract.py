@@ -181,7 +181,7 @@ def test_k_larger_than_n(name):
     if "k" in SCORERS[name].defaults:
         with pytest.raises(InputError, match="larger than the number of examples"):
             score(ex, name, k=13)
-        with pytest.raises(ConfigError, match="k must be a positive integer"):
+        with pytest.raises(ConfigError, match="k must be an integer ≥ 1"):
             score(ex, name, k=0)
     else:
         # A scorer without clustering must not silently ignore k.

@@ -8,7 +8,7 @@ import pytest
 from planted import planted_duplicates
 
 from prunekit.data import score
-from prunekit.data.scores.geometry import fit_clusters
+from prunekit.data.scores.clustering import fit_clusters
 from prunekit.data.scores.semdedup import POLICIES, semdedup, semdedup_reference
 from prunekit.errors import ConfigError
 from prunekit.io.examples import from_arrays, read_examples
@@ -141,7 +141,7 @@ def test_bad_parameters():
         score(from_arrays(X), "semdedup", k=2, eps=1.0)
     with pytest.raises(ConfigError, match="eps"):
         score(from_arrays(X), "semdedup", k=2, eps=-0.1)
-    with pytest.raises(ConfigError, match="hard, easy, random"):
+    with pytest.raises(ConfigError, match="policy must be one of .hard., .easy., .random., got .medium."):
         score(from_arrays(X), "semdedup", k=2, policy="medium")
     with pytest.raises(ConfigError, match="cosine"):
         score(from_arrays(X), "semdedup", k=2, metric="l2")

@@ -121,13 +121,12 @@ class Param:
             return "true" if self.default else "false"
         return _fmt(self.default) if isinstance(self.default, (int, float)) else str(self.default)
 
-    def help_text(self, extra: str = "") -> str:
-        """CLI help: the meaning, then the valid values and the default (plain text, no markup)."""
-        parts = [self.help.rstrip(".")] if self.help else []
-        if extra:
-            parts.append(extra.rstrip("."))
+    def help_text(self, extra: str = "", meaning: str | None = None) -> str:
+        """CLI help: the meaning (``meaning`` overrides the declared one), then the valid values and
+        the default (plain text, no markup)."""
+        parts = [t.strip().rstrip(".") for t in (self.help if meaning is None else meaning, extra) if t and t.strip()]
         head = ". ".join(parts)
-        tail = f"{self.describe()}; default: {self.default_text()}"
+        tail = f"default: {self.default_text()}" if self.type is str else f"{self.describe()}; default: {self.default_text()}"
         return f"{head} ({tail})." if head else f"{tail[0].upper()}{tail[1:]}."
 
     # ------------------------------------------------------------------ validation

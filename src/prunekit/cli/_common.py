@@ -25,10 +25,11 @@ def _fmt(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def option(param, *flags: str, default: Any = ..., extra: str = "", **kwargs: Any):
+def option(param, *flags: str, default: Any = ..., extra: str = "", help: str | None = None, **kwargs: Any):
     """A Typer option declared by a :class:`prunekit.params.Param`: its help text names the valid
     values and the default (plain text; Rich markup would swallow ``[default: …]``). ``default``
-    overrides the CLI default, e.g. ``None`` so that the library fills it in."""
+    overrides the CLI default, e.g. ``None`` so that the library fills it in; ``help`` replaces the
+    declared meaning (an option that sets the parameter of something else), ``extra`` adds to it."""
     import typer
 
     from prunekit.params import REQUIRED
@@ -36,4 +37,4 @@ def option(param, *flags: str, default: Any = ..., extra: str = "", **kwargs: An
     d = param.default if default is ... else default
     if d is REQUIRED:
         d = ...
-    return typer.Option(d, *flags, help=param.help_text(extra), show_default=False, **kwargs)
+    return typer.Option(d, *flags, help=param.help_text(extra, help), show_default=False, **kwargs)

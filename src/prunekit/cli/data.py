@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional
 
-import numpy as np
 
 import typer
 
-from prunekit.cli._common import console, table
+from prunekit.cli._common import console, option, table
+from prunekit.data.train.subset import KD_ALPHA, KD_TAU
+from prunekit.data.train.trainer import TRAIN_PARAMS as _TP
 
 app = typer.Typer(help="Score, select and export training examples.", no_args_is_help=True)
 
@@ -113,12 +114,14 @@ def select_cmd(
 
 
 def _print_summary(t, title: str) -> None:
-    from prunekit.data.report import class_counts, reason_counts
+    from prunekit.data.inspection import class_counts, reason_counts
 
-    cc = class_counts(t)
+    _print_counts(class_counts(t), reason_counts(t), title)
+
+
+def _print_counts(cc, rc, title: str) -> None:
     table(title, ["class", "total", "kept", "kept %"],
           [(r["class"], r["total"], r["kept"], f"{100 * r['fraction']:.1f}") for r in cc])
-    rc = reason_counts(t)
     if rc:
         table("why examples were dropped", ["reason", "examples"], rc)
 
@@ -155,23 +158,15 @@ def inspect_cmd(
 
         prunekit data inspect selection.parquet --png hist.png
     """
-    import numpy as np
+    from prunekit.data.inspection import inspect
 
-    from prunekit.data import ScoreTable
-    from prunekit.data.report import plot_histogram, reason_counts
-
-    t = ScoreTable.read(selection)
-    rows = []
-    for name, v in t.scores.items():
-        q = np.percentile(v, [0, 25, 50, 75, 100])
-        rows.append((name, t.directions.get(name, ""), *[float(x) for x in q]))
-    table(f"{selection}: {len(t):,} examples", ["score", "direction", "min", "p25", "median", "p75", "max"], rows)
-    if t.keep is not None:
-        sel = t.meta.get("selection", {})
-        _print_summary(t, f"selector {sel.get('selector')}: kept {int(t.keep.sum()):,} of {len(t):,}")
-        table("most common reasons", ["reason", "examples"], reason_counts(t, by="text", top=5))
+    r = inspect(selection, png=png, score=score)
+    table(f"{selection}: {r['n']:,} examples", ["score", "direction", "min", "p25", "median", "p75", "max"],
+          r["quantiles"])
+    if "kept" in r:
+        _print_counts(r["class_counts"], r["reason_categories"], f"selector {r['selector']}: kept {r['kept']:,} of {r['n']:,}")
+        table("most common reasons", ["reason", "examples"], r["reasons"])
     if png is not None:
-        plot_histogram(t, png, score)
         console.print(f"histogram → {png}")
 
 
@@ -187,7 +182,7 @@ def explain_cmd(
         prunekit data explain 1234 selection.parquet
     """
     from prunekit.data import ScoreTable
-    from prunekit.data.report import explain
+    from prunekit.data.inspection import explain
 
     t = ScoreTable.read(selection)
     e = explain(t, example_id)
@@ -218,20 +213,20 @@ def train_cmd(
     labels: Optional[Path] = typer.Option(None, help="Labels for .npy input."),
     test: Optional[Path] = typer.Option(None, help="Test data (same format) for accuracy."),
     test_labels: Optional[Path] = typer.Option(None, help="Labels for .npy test data."),
-    model: str = typer.Option("mlp", help="mlp, cnn (square images as flat vectors) or linear."),
-    epochs: int = typer.Option(10, help="Epochs (see --budget)."),
-    batch_size: int = typer.Option(128, help="Batch size."),
-    optimizer: str = typer.Option("sgd", help="sgd or adamw."),
-    lr: float = typer.Option(0.05, help="Peak learning rate."),
-    schedule: str = typer.Option("cosine", help="cosine, step or constant, over the total number of steps."),
-    budget: str = typer.Option("epochs", help="epochs (fewer steps on smaller subsets) or steps (as many steps as full data)."),
-    kd_alpha: Optional[str] = typer.Option(None, help="Distillation weight in [0, 1] or 'auto' (clip(1 - keep, 0.25, 0.9))."),
-    kd_tau: float = typer.Option(4.0, help="Distillation temperature."),
+    model: str = option(_TP["model"], extra="cnn takes square images as flat vectors"),
+    epochs: int = option(_TP["epochs"]),
+    batch_size: int = option(_TP["batch_size"]),
+    optimizer: str = option(_TP["optimizer"]),
+    lr: float = option(_TP["lr"]),
+    schedule: str = option(_TP["schedule"]),
+    budget: str = option(_TP["budget"]),
+    kd_alpha: Optional[str] = option(KD_ALPHA, default=None, extra="omit for plain cross-entropy"),
+    kd_tau: float = option(KD_TAU),
     teacher: Optional[Path] = typer.Option(None, help="Teacher checkpoint (default: train one on all the data, cached)."),
     teacher_model: Optional[str] = typer.Option(None, help="Model of the trained teacher (default: --model)."),
-    teacher_width: int = typer.Option(1, help="Width multiplier of the trained teacher (capacity)."),
-    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
-    seed: int = typer.Option(0, help="Random seed."),
+    teacher_width: int = option(_TP["width"], "--teacher-width", help="Width multiplier of the trained teacher (capacity)"),
+    device: str = option(_TP["device"]),
+    seed: int = option(_TP["seed"]),
 ) -> None:
     """Train a classifier on a kept subset (or with RS2), optionally distilling from a teacher
     trained on all the data; writes a checkpoint and a metrics JSON with the wall time of scoring
@@ -241,88 +236,20 @@ def train_cmd(
 
         prunekit data train mnist5k --model cnn --selection selection.parquet --kd-alpha auto -o student.pt
     """
-    import json
-
-    from prunekit.data import ScoreTable
-    from prunekit.data.train import TrainConfig, fit, rows_from_selection, save_checkpoint, teacher_logits
-    from prunekit.errors import ConfigError
-    from prunekit.io.atomic import atomic_path, check_writable
+    from prunekit.data.train import TrainConfig, train_subset
+    from prunekit.io.atomic import check_writable
 
     check_writable(out)
-    metrics_path = out.with_name(out.name + ".metrics.json")
-    if teacher is not None and kd_alpha is None:
-        raise ConfigError("--teacher is only used for distillation: add --kd-alpha (a number or 'auto')")
-    ex, X_test, y_test, n_classes = _train_data(data, labels, test, test_labels)
-    if ex.labels is None:
-        raise ConfigError("training needs labels (--labels for .npy, or a label column)")
     cfg = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
-                      schedule=schedule, budget=budget, device=device, seed=seed).validate()
-    X = ex.embeddings
-    rows, scoring_seconds = None, 0.0
-    if selection is not None and rs2 is not None:
-        raise ConfigError("give --selection or --rs2, not both")
-    if selection is not None:
-        table = ScoreTable.read(selection)
-        rows = rows_from_selection(table, ex.ids)
-        scoring_seconds = float(sum(r.get("seconds", 0.0) for r in table.meta.get("scorers", [])))
-    alpha: float | str = 0.0
-    if kd_alpha is not None:
-        try:
-            alpha = kd_alpha if kd_alpha == "auto" else float(kd_alpha)
-        except ValueError:
-            raise ConfigError(f"--kd-alpha must be a number in [0, 1] or 'auto', got {kd_alpha!r}") from None
-        if alpha != "auto" and not 0.0 <= alpha <= 1.0:  # before the teacher is trained
-            raise ConfigError(f"--kd-alpha must be a number in [0, 1] or 'auto', got {kd_alpha!r}")
-    T, tinfo = None, {}
-    if alpha != 0.0:
-        tcfg = TrainConfig(**{**cfg.__dict__, "model": teacher_model or model, "width": teacher_width})
-        T, tinfo = teacher_logits(X, ex.labels, teacher=teacher, config=tcfg, n_classes=n_classes)
-    r = fit(X, ex.labels, cfg, rows=rows, rs2_keep=rs2, rs2_replace=rs2_replace, rs2_balanced=rs2_balanced,
-            teacher_logits=T, kd_alpha=alpha, kd_tau=kd_tau, n_classes=n_classes, X_test=X_test, y_test=y_test)
-    save_checkpoint(r, out)
-    keep = rs2 if rs2 is not None else (len(rows) / len(ex) if rows is not None else 1.0)
-    metrics = {
-        "keep": keep, "subset": "rs2" if rs2 is not None else ("selection" if rows is not None else "all"),
-        "examples_per_epoch": r.examples_per_epoch, "steps": r.steps, "budget": budget,
-        "test_accuracy": r.test_accuracy, "test_loss": r.test_loss,
-        "scoring_seconds": scoring_seconds, "teacher_seconds": tinfo.get("seconds", 0.0),
-        "train_seconds": r.seconds, "kd_alpha": r.config["kd_alpha"], "kd_tau": kd_tau,
-        "config": r.config, "history": r.history,
-    }
-    with atomic_path(metrics_path) as tmp:
-        tmp.write_text(json.dumps(metrics, indent=1))
+                      schedule=schedule, budget=budget, device=device, seed=seed)
+    run = train_subset(data, cfg, selection=selection, rs2=rs2, rs2_replace=rs2_replace, rs2_balanced=rs2_balanced,
+                       kd_alpha=kd_alpha, kd_tau=kd_tau, teacher=teacher, teacher_model=teacher_model,
+                       teacher_width=teacher_width, labels=labels, test=test, test_labels=test_labels)
+    _, metrics_path = run.save(out)
+    r = run.result
     acc = f"test accuracy {100 * r.test_accuracy:.2f}%" if r.test_accuracy is not None else "no test data"
     console.print(f"trained {model} on {r.examples_per_epoch:,} examples/epoch, {r.steps} steps in "
                   f"{r.seconds:.1f}s; {acc} → {out}, {metrics_path}")
-
-
-def _train_data(data: str, labels, test, test_labels):
-    """Examples + optional test arrays from a path or a bundled data set name."""
-    from prunekit.datasets import DATASETS, load
-    from prunekit.errors import InputError
-    from prunekit.io import read_examples
-
-    if not Path(data).exists() and data in DATASETS:
-        if test is not None:
-            raise InputError(f"{data} is a bundled data set with its own test split; drop --test")
-        ds = load(data)
-        ex = ds.train_examples()
-        return ex, ds.X_test, ds.y_test, len(ds.label_names)
-    if not Path(data).exists():
-        raise InputError(f"{data} is neither a file nor a bundled data set ({', '.join(DATASETS)})")
-    ex = read_examples(data, labels=labels)
-    X_test = y_test = None
-    if test is not None:
-        te = read_examples(test, labels=test_labels)
-        if te.labels is None:
-            raise InputError("test data needs labels")
-        if te.dim != ex.dim:
-            raise InputError(f"test data has {te.dim} features; training data has {ex.dim}")
-        X_test, y_test = np.asarray(te.embeddings), te.labels
-    n_classes = ex.n_classes if ex.labels is not None else None
-    if y_test is not None and n_classes is not None:
-        n_classes = max(n_classes, int(y_test.max()) + 1)
-    return ex, X_test, y_test, n_classes
 
 
 from prunekit.cli.sweep import sweep_cmd as _sweep; app.command("sweep")(_sweep)  # noqa: E402,E702

@@ -22,7 +22,7 @@ def demo(
 
         prunekit demo -o prunekit-demo
     """
-    from prunekit.data.demo import run_demo
+    from prunekit.data.mnist_demo import run_demo
 
     r = run_demo(out, keep=keep, seed=seed, with_sweep=sweep)
     console.print(

@@ -8,6 +8,9 @@ from typing import Optional
 
 import typer
 
+from prunekit.cli._common import option
+from prunekit.data.experiment.recommend import FINAL_SEEDS, TOLERANCE
+
 
 def sweep_cmd(
     config: Path = typer.Argument(..., help="Sweep config (TOML): data, methods, keep, seeds, kd, alpha, model, epochs, ..."),
@@ -37,7 +40,7 @@ def sweep_cmd(
     """
     from prunekit.cli._common import console, table
     from prunekit.data.experiment import SweepConfig, run_sweep, summary
-    from prunekit.data.experiment.report import write_report
+    from prunekit.data.experiment.sweep_report import write_report
 
     cfg = SweepConfig.from_toml(config)
     res = run_sweep(cfg, out, force=force, workers=workers, show_progress=False if quiet else None)
@@ -67,7 +70,7 @@ def report_cmd(
         prunekit data report runs/digits -o runs/digits/report
     """
     from prunekit.cli._common import console
-    from prunekit.data.experiment.report import write_report
+    from prunekit.data.experiment.sweep_report import write_report
     from prunekit.errors import InputError
 
     if not sweep_dir.exists():
@@ -90,18 +93,18 @@ def _floats(text: Optional[str], what: str) -> Optional[list[float]]:
 
 def plan_cmd(
     source: str = typer.Argument(..., help="A bundled data set name, a training file, or a plan/sweep config (.toml)."),
-    tolerance: Optional[float] = typer.Option(None, "--tolerance", "-t", help="Accuracy points the pruned model may lose against full data [default: 1.0]."),
+    tolerance: Optional[float] = option(TOLERANCE, "--tolerance", "-t", default=None),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (pilot sweeps, final run, plan.json, plan.png)."),
-    methods: Optional[str] = typer.Option(None, "--methods", "-m", help="Comma-separated methods [default: random,el2n,ccs]."),
-    keep: Optional[str] = typer.Option(None, "--keep", help="Comma-separated kept fractions to consider [default: 0.1,0.2,0.3,0.5,0.7]."),
-    pilots: Optional[str] = typer.Option(None, "--pilots", help="Comma-separated pilot subsample fractions [default: 0.125,0.25,0.5]."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds per pilot cell [default: 2]."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (of the full pilot; equal steps for subsets) [default: 10]."),
-    kd: Optional[bool] = typer.Option(None, "--kd/--no-kd", help="Also consider distillation from a full-data teacher [default: yes]."),
+    methods: Optional[str] = typer.Option(None, "--methods", "-m", help="Comma-separated methods (default: random,el2n,ccs)."),
+    keep: Optional[str] = typer.Option(None, "--keep", help="Comma-separated kept fractions to consider (default: 0.1,0.2,0.3,0.5,0.7)."),
+    pilots: Optional[str] = typer.Option(None, "--pilots", help="Comma-separated pilot subsample fractions (default: 0.125,0.25,0.5)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds per pilot cell (default: 2)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (of the full pilot; equal steps for subsets) (default: 10)."),
+    kd: Optional[bool] = typer.Option(None, "--kd/--no-kd", help="Also consider distillation from a full-data teacher (default: yes)."),
     test: Optional[str] = typer.Option(None, "--test", help="Labelled test data (needed for a training file)."),
     labels: Optional[str] = typer.Option(None, "--labels", help="Labels .npy for a .npy training file."),
     test_labels: Optional[str] = typer.Option(None, "--test-labels", help="Labels .npy for a .npy test file."),
-    final_seeds: Optional[int] = typer.Option(None, "--final-seeds", help="Seeds of the final run of the recommendation [default: 1]."),
+    final_seeds: Optional[int] = option(FINAL_SEEDS, "--final-seeds", default=None),
     run_final: bool = typer.Option(True, "--run/--no-run", help="Run the recommended setting once on the full data."),
     force: bool = typer.Option(False, "--force", help="Replace pilots or results of a different config in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -119,16 +122,14 @@ def plan_cmd(
         prunekit data plan mnist5k --tolerance 1.0 -o runs/plan-mnist
     """
     from prunekit.cli._common import console, table
-    from prunekit.data.experiment.plan import plan_config, run_plan
+    from prunekit.data.experiment.recommend import recommend
 
-    cfg, opts = plan_config(source, {
+    res = recommend(source, out, overrides={
         "tolerance": tolerance, "pilots": _floats(pilots, "--pilots"), "final_seeds": final_seeds,
         "methods": methods.split(",") if methods else None, "keep": _floats(keep, "--keep"), "seeds": seeds,
         "epochs": epochs, "kd": None if kd is None else ([False, True] if kd else [False]), "test": test,
-        "labels": labels, "test_labels": test_labels})
-    res = run_plan(cfg, out, tolerance=opts.get("tolerance", 1.0), pilots=opts.get("pilots"),
-                   final_seeds=opts.get("final_seeds", 1), z=opts.get("z", 1.0), run_final=run_final,
-                   force=force, show_progress=False if quiet else None)
+        "labels": labels, "test_labels": test_labels},
+        run_final=run_final, force=force, show_progress=False if quiet else None)
     rec = res.recommendation
     rows = [(c.method, f"{c.keep:g}", f"{c.alpha:.2f}" if c.kd else "0 (CE)", f"{c.predicted_accuracy:.2f}",
              f"{c.predicted_drop:+.2f} ± {c.margin:.2f}", f"{c.backtest:.2f}", f"{c.exponent:.3f}", f"{c.r2:.2f}",

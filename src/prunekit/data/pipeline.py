@@ -18,14 +18,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from prunekit.data.scores import SCORERS, ScoringContext, get_scorer
+from prunekit.data.scores import SCORERS, ScoringContext
+from prunekit.data.scores.clustering import CLUSTER_PARAMS, default_k
 from prunekit.data.select import get_selector
 from prunekit.data.table import ScoreTable
 from prunekit.errors import ConfigError, InputError
 from prunekit.io.atomic import atomic_path, check_writable
 from prunekit.io.examples import ExampleSet, read_examples
-
-CLUSTERING_KEYS = ("k", "metric", "sample", "niter")
 
 
 def score(
@@ -48,20 +47,16 @@ def score(
         raise ConfigError(f"no scoring method given; valid scorers: {', '.join(sorted(SCORERS))}")
     scorers = []
     for name in methods:
-        if name not in SCORERS:
-            raise ConfigError(f"unknown scorer {name!r}; valid scorers: {', '.join(sorted(SCORERS))}")
-        cls = SCORERS[name]
-        scorers.append(get_scorer(name, **{k: v for k, v in params.items() if k in cls.defaults and v is not None}))
-    used = set().union(*(SCORERS[m].defaults for m in methods))
+        cls = SCORERS.lookup(name)
+        scorers.append(cls(**{k: v for k, v in params.items() if k in cls.spec and v is not None}))
+    used = set().union(*(SCORERS[m].spec.names() for m in methods))
     unused = sorted(k for k, v in params.items() if k not in used and v is not None)
     if unused:
         raise ConfigError(f"parameter {unused[0]!r} is not used by {', '.join(methods)}")
-    shared = {k: params.get(k) for k in CLUSTERING_KEYS if params.get(k) is not None}
+    shared = {k: params.get(k) for k in CLUSTER_PARAMS.names() if params.get(k) is not None}
     # One clustering per run: if prototypicality runs with other geometry scorers, they agree on k.
     geo = [s for s in scorers if s.uses_clustering]
     if len(geo) > 1 and "k" not in shared:
-        from prunekit.data.scores.geometry import default_k
-
         shared["k"] = default_k(len(examples), examples.n_classes, prefer_classes=False)
     ctx = ScoringContext(examples, seed=seed, show_progress=show_progress, clustering_params=shared)
     columns: dict[str, np.ndarray] = {}

@@ -53,7 +53,7 @@ import pyarrow.compute as pc
 
 from prunekit._progress import progress
 from prunekit._version import __version__
-from prunekit.errors import ConfigError, InputError
+from prunekit.errors import InputError
 from prunekit.io.atomic import atomic_path
 from prunekit.lake.model import (
     ColumnProfile,
@@ -62,6 +62,7 @@ from prunekit.lake.model import (
     normalise_name,
     normalise_type,
 )
+from prunekit.lake.params import WORKERS
 from prunekit.lake.tableio import file_checksum, fingerprint, read_table, table_files
 
 CACHE_VERSION = 1
@@ -409,13 +410,11 @@ def scan_catalog(root: str | Path, *, cache: str | Path | bool | None = None,
     the root is read-only); a path → that file; ``False`` → no cache. ``workers``: threads used to
     profile (default: up to 2; Arrow reading and hashing release the GIL for most of the work).
     """
+    if WORKERS.check(workers) is None:
+        workers = min(2, os.cpu_count() or 1)
     t0 = time.perf_counter()
     refs, skipped = discover(root)
     root_path = Path(root).resolve()
-    if workers is None:
-        workers = min(2, os.cpu_count() or 1)
-    if workers < 1:
-        raise ConfigError(f"workers must be >= 1, got {workers}")
     explicit_cache = cache not in (None, True, False)
     cache_path = None if cache is False else (Path(cache) if explicit_cache else default_cache_path(root_path))
     notes: list[str] = []

@@ -28,6 +28,26 @@ def normalise_name(name: str) -> str:
     return str(name).strip().lower()
 
 
+def _is_view(name: str):
+    return lambda t: str(t) == name
+
+
+# Families whose every member compares exactly with every other after a cast (disjoint tests).
+_FAMILIES: tuple[tuple[str, tuple], ...] = (
+    ("bool", (pa.types.is_boolean,)),
+    ("int", (pa.types.is_integer,)),
+    ("float", (pa.types.is_floating,)),
+    ("decimal", (pa.types.is_decimal,)),
+    ("string", (pa.types.is_string, pa.types.is_large_string, _is_view("string_view"))),
+    ("binary", (pa.types.is_binary, pa.types.is_large_binary, pa.types.is_fixed_size_binary,
+                _is_view("binary_view"))),
+    ("date", (pa.types.is_date,)),
+    ("time", (pa.types.is_time,)),
+    ("duration", (pa.types.is_duration,)),
+    ("null", (pa.types.is_null,)),
+)
+
+
 def normalise_type(t: pa.DataType) -> str:
     """One string per family of Arrow types whose values compare exactly after a cast.
 
@@ -37,29 +57,11 @@ def normalise_type(t: pa.DataType) -> str:
     """
     if pa.types.is_dictionary(t):
         return normalise_type(t.value_type)
-    if pa.types.is_boolean(t):
-        return "bool"
-    if pa.types.is_integer(t):
-        return "int"
-    if pa.types.is_floating(t):
-        return "float"
-    if pa.types.is_decimal(t):
-        return "decimal"
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or str(t) == "string_view":
-        return "string"
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t) \
-            or str(t) == "binary_view":
-        return "binary"
-    if pa.types.is_date(t):
-        return "date"
     if pa.types.is_timestamp(t):
         return f"timestamp[{t.tz}]" if t.tz else "timestamp"
-    if pa.types.is_time(t):
-        return "time"
-    if pa.types.is_duration(t):
-        return "duration"
-    if pa.types.is_null(t):
-        return "null"
+    for family, tests in _FAMILIES:
+        if any(test(t) for test in tests):
+            return family
     # Nested and exotic types compare only with themselves.
     return str(t)
 

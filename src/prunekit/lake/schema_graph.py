@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from prunekit.errors import ConfigError
 from prunekit.lake.model import TableProfile
+from prunekit.lake.params import MIN_COLUMNS
 
 
 def column_signatures(profile: TableProfile) -> frozenset[tuple[str, str]]:
@@ -48,8 +48,7 @@ def schema_candidates(profiles: dict[str, TableProfile], *, min_columns: int = 2
     sets and costs O(length of that list); when every column of the child is common (a list longer
     than N/64), it runs on bitsets (Python integers, bit i = table i), an AND in C over N/64 words.
     """
-    if min_columns < 1:
-        raise ConfigError(f"min_columns must be >= 1, got {min_columns}")
+    MIN_COLUMNS.check(min_columns)
     names = sorted(profiles)
     n = len(names)
     members: dict[tuple[str, str], set[int]] = defaultdict(set)

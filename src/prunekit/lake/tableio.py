@@ -100,7 +100,7 @@ def file_checksum(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
+def splitmix64(x: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser, vectorised over uint64 (wrapping arithmetic)."""
     with np.errstate(over="ignore"):
         x = x.astype(np.uint64, copy=True)
@@ -141,15 +141,15 @@ def column_hashes(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
         elif kind == "int":
             ints = pc.cast(col, pa.int64())
         else:
-            ints = _temporal_ints(col)
+            ints = _temporal_hash_ints(col)
         ints = pc.fill_null(ints, 0) if ints.null_count else ints
-        h = _mix(ints.to_numpy(zero_copy_only=False).view(np.uint64))
+        h = splitmix64(ints.to_numpy(zero_copy_only=False).view(np.uint64))
     elif kind == "float":
         f = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
         f[~valid] = 0.0
         f[f == 0.0] = 0.0            # -0.0 → 0.0
         f[np.isnan(f)] = np.nan      # one NaN bit pattern
-        h = _mix(f.view(np.uint64))
+        h = splitmix64(f.view(np.uint64))
     elif kind in ("string", "binary"):
         # Hash each distinct value once (Arrow's dictionary encoding is C++; to_pylist of every
         # value was most of the profiling time on real lakes). Same hashes as hashing every value.
@@ -171,23 +171,30 @@ def column_hashes(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
 _UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 
 
-def _temporal_ints(col: pa.Array) -> pa.Array:
-    """Dates as int64 days; timestamps, times and durations as int64 nanoseconds.
+def temporal_counts(col: pa.Array) -> tuple[pa.Array, int]:
+    """A timestamp, time or duration column as the int64 counts of its unit it stores (since the
+    epoch, UTC, for timestamps), and the nanoseconds one count stands for.
 
-    Arrow will not cast temporal types to integers, so the stored integers are viewed and scaled
-    to one unit (wrapping on overflow: equal instants still give equal integers, which is all a
-    hash needs; a ``timestamp[s]`` and a ``timestamp[ns]`` column of the same instants hash alike).
+    Arrow will not cast temporal types to integers, so the stored integers are viewed: time32 as
+    int32 (widened), the others as int64.
+    """
+    t = col.type
+    ints = col.view(pa.int32()).cast(pa.int64()) if pa.types.is_time32(t) else col.view(pa.int64())
+    return ints, _UNIT_NS[t.unit]
+
+
+def _temporal_hash_ints(col: pa.Array) -> pa.Array:
+    """Dates as int64 days; timestamps, times and durations as int64 nanoseconds, *wrapping* on
+    overflow: equal instants still give equal integers, which is all a hash needs (a
+    ``timestamp[s]`` and a ``timestamp[ns]`` column of the same instants hash alike). Exact
+    comparison uses ``verify``'s non-wrapping form instead.
     """
     t = col.type
     if pa.types.is_date32(t):
         return col.view(pa.int32()).cast(pa.int64())
     if pa.types.is_date64(t):
         return pc.cast(col, pa.date32()).view(pa.int32()).cast(pa.int64())
-    if pa.types.is_time32(t):
-        ints = col.view(pa.int32()).cast(pa.int64())
-    else:   # timestamp, time64, duration: 64-bit counts of t.unit
-        ints = col.view(pa.int64())
-    f = _UNIT_NS[t.unit]
+    ints, f = temporal_counts(col)
     return pc.multiply(ints, f) if f != 1 else ints
 
 
@@ -205,7 +212,7 @@ def row_hashes(table: pa.Table, columns: list[str] | None = None) -> np.ndarray:
     h = np.zeros(table.num_rows, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for i, name in enumerate(cols):
-            h = _mix(h * np.uint64(0x100000001B3) + column_hashes(table.column(name)) + np.uint64(i))
+            h = splitmix64(h * np.uint64(0x100000001B3) + column_hashes(table.column(name)) + np.uint64(i))
     return h
 
 
@@ -219,7 +226,7 @@ def fingerprint(table: pa.Table, columns: list[str] | None = None) -> str:
     header = ";".join(f"{normalise_name(c)}:{normalise_type(table.schema.field(c).type)}" for c in cols)
     rh = row_hashes(table, cols)
     with np.errstate(over="ignore"):
-        s1 = int(np.sum(_mix(rh), dtype=np.uint64))
-        s2 = int(np.sum(_mix(rh ^ np.uint64(0xD6E8FEB86659FD93)), dtype=np.uint64))
+        s1 = int(np.sum(splitmix64(rh), dtype=np.uint64))
+        s2 = int(np.sum(splitmix64(rh ^ np.uint64(0xD6E8FEB86659FD93)), dtype=np.uint64))
     hh = hashlib.sha256(header.encode()).hexdigest()[:16]
     return f"{table.num_rows}-{hh}-{s1:016x}{s2:016x}"

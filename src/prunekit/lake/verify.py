@@ -29,17 +29,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from prunekit.errors import ConfigError
 from prunekit.lake.model import TableProfile
-from prunekit.lake.tableio import plain_array, read_table, row_hashes
+from prunekit.lake.params import SAMPLE_ROWS
+from prunekit.lake.tableio import plain_array, read_table, row_hashes, temporal_counts
 
-DEFAULT_SAMPLE = 691   # ε = 1 %, δ = 10⁻³: ⌈ln(1/δ)/ε⌉ (ALGORITHMS.md Part 4)
+DEFAULT_SAMPLE = SAMPLE_ROWS.default   # 691: ε = 1 %, δ = 10⁻³: ⌈ln(1/δ)/ε⌉ (ALGORITHMS.md Part 4)
 
 
 def sample_indices(name: str, n_rows: int, k: int = DEFAULT_SAMPLE, seed: int = 0) -> np.ndarray:
     """Sorted positions of the ``min(k, n_rows)`` sampled rows of table ``name`` (deterministic)."""
-    if k < 1:
-        raise ConfigError(f"sample size must be >= 1, got {k}")
+    SAMPLE_ROWS.check(k)
     if n_rows <= k:
         return np.arange(n_rows, dtype=np.int64)
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(name.encode())])
@@ -77,15 +76,11 @@ def sample_missing(sample_hashes: np.ndarray, parent_sorted_hashes: np.ndarray) 
 
 # --- canonical form for exact comparison -------------------------------------------------------
 
-def _temporal_ints(arr: pa.Array) -> pa.Array:
-    """Timestamps/times/durations as integer nanoseconds: int64, or decimal128(38, 0) when a value
-    does not fit int64 ns (years beyond 1677–2262); engines compare the two exactly."""
-    t = arr.type
-    f = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[t.unit]
-    if pa.types.is_time(t):
-        ints = arr.view(pa.int64() if t.bit_width == 64 else pa.int32()).cast(pa.int64())
-    else:
-        ints = arr.view(pa.int64())       # the stored count of t.unit since the epoch (UTC)
+def _exact_nanoseconds(arr: pa.Array) -> pa.Array:
+    """Timestamps/times/durations as integer nanoseconds, exactly: int64, or decimal128(38, 0) when
+    a value does not fit int64 ns (years beyond 1677–2262); engines compare the two exactly.
+    (Hashing uses ``tableio``'s wrapping form, which needs no exactness.)"""
+    ints, f = temporal_counts(arr)
     if f == 1:
         return ints
     try:
@@ -117,7 +112,7 @@ def canonical_array(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     if pa.types.is_date64(t):
         return pc.cast(col, pa.date32())
     if pa.types.is_timestamp(t) or pa.types.is_time(t) or pa.types.is_duration(t):
-        return _temporal_ints(col)
+        return _exact_nanoseconds(col)
     return col
 
 

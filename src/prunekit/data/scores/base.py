@@ -5,9 +5,9 @@ documents each column's direction (``difficulty``: higher = harder; ``redundancy
 ``cluster-statistic``; ``random``) and may also return a cluster id per example and, for
 deduplication, the row each removed example duplicates.
 
-``__init__`` only stores parameters (unknown names are rejected); validation against the data
-happens in ``score``. Geometry scorers in one run share one k-means clustering through
-``ScoringContext``.
+``__init__`` only stores parameters (unknown names are rejected); ``score`` validates them through
+the scorer's ``spec`` and then against the data. Geometry scorers in one run share one k-means
+clustering through ``ScoringContext``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from prunekit.errors import ConfigError
+from prunekit.data.registry import Component, Registry
+from prunekit.data.scores.clustering import fit_clusters
 from prunekit.io.examples import ExampleSet
+from prunekit.params import Param
 
 DIRECTIONS = ("difficulty", "redundancy", "value", "cluster-statistic", "random")
 
@@ -46,8 +48,6 @@ class ScoringContext:
         self.cache: dict[Any, Any] = {}
 
     def clustering(self, *, k: int, metric: str, sample: int, niter: int):
-        from prunekit.data.scores.geometry import fit_clusters
-
         key = (k, metric, sample, niter, self.seed)
         if key not in self._clusterings:
             self._clusterings[key] = fit_clusters(
@@ -57,28 +57,18 @@ class ScoringContext:
         return self._clusterings[key]
 
 
-class Scorer:
-    """Base class. Subclasses set ``name``, ``defaults`` (parameter → default) and ``columns``
-    (column → direction), and implement ``_score``."""
+class Scorer(Component):
+    """Base class. Subclasses set ``name``, ``summary``, ``spec`` (their parameters) and
+    ``columns`` (column → direction), and implement ``_score(examples, ctx, p)`` where ``p`` holds
+    the parameters checked against ``spec``."""
 
-    name: ClassVar[str] = ""
-    summary: ClassVar[str] = ""
-    defaults: ClassVar[dict[str, Any]] = {}
+    kind = "scorer"
     columns: ClassVar[dict[str, str]] = {}
     uses_clustering: ClassVar[bool] = False
 
-    def __init__(self, **params: Any) -> None:
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            valid = ", ".join(sorted(self.defaults)) or "none"
-            raise ConfigError(
-                f"scorer {self.name!r} has no parameter {unknown[0]!r}; its parameters: {valid}"
-            )
-        self.params = {**self.defaults, **{k: v for k, v in params.items()}}
-
     def score(self, examples: ExampleSet, context: ScoringContext | None = None) -> ScoreResult:
         ctx = context or ScoringContext(examples)
-        res = self._score(examples, ctx)
+        res = self._score(examples, ctx, self.checked_params())
         n = len(examples)
         for col, values in res.columns.items():
             # The contract every scorer keeps; a violation is a bug in prunekit, not bad input.
@@ -86,23 +76,18 @@ class Scorer:
                 raise RuntimeError(f"scorer {self.name} produced an invalid column {col}")
         return res
 
-    def _score(self, examples: ExampleSet, ctx: ScoringContext) -> ScoreResult:  # pragma: no cover
+    def _score(self, examples: ExampleSet, ctx: ScoringContext, p: dict[str, Any]) -> ScoreResult:  # pragma: no cover
         raise NotImplementedError
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"{type(self).__name__}({args})"
 
-
-SCORERS: dict[str, type[Scorer]] = {}
-
-
-def register(cls: type[Scorer]) -> type[Scorer]:
-    SCORERS[cls.name] = cls
-    return cls
+SCORERS: Registry = Registry("scorer")
+register = SCORERS.register
 
 
 def get_scorer(name: str, **params: Any) -> Scorer:
-    if name not in SCORERS:
-        raise ConfigError(f"unknown scorer {name!r}; valid scorers: {', '.join(sorted(SCORERS))}")
-    return SCORERS[name](**params)
+    return SCORERS.make(name, **params)
+
+
+def scorer_params() -> dict[str, Param]:
+    """Option name → ``Param`` over every registered scorer (see ``Registry.params``)."""
+    return SCORERS.params()

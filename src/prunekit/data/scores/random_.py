@@ -5,9 +5,11 @@ must include."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from prunekit.data.scores.base import Scorer, ScoreResult, ScoringContext, register
+from prunekit.data.scores.base import ScoreResult, Scorer, ScoringContext, register
 from prunekit.io.arrays import iter_blocks
 from prunekit.io.examples import ExampleSet
 
@@ -18,7 +20,7 @@ class RandomScorer(Scorer):
     summary = "seeded uniform [0, 1) score (baseline)"
     columns = {"random": "random"}
 
-    def _score(self, examples: ExampleSet, ctx: ScoringContext) -> ScoreResult:
+    def _score(self, examples: ExampleSet, ctx: ScoringContext, p: dict[str, Any]) -> ScoreResult:
         X = examples.embeddings
         if isinstance(X, np.memmap):
             # In-memory rows were validated on construction; mapped ones only when streamed. The

@@ -17,14 +17,29 @@ stays at ``block × cluster size`` and roughly half of the products are skipped.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from prunekit._progress import progress
+from prunekit.data.scores.base import ScoreResult, Scorer, ScoringContext, register
+from prunekit.data.scores.clustering import CLUSTER_PARAMS
+from prunekit.data.scores.geometry import context_clustering
 from prunekit.errors import ConfigError
 from prunekit.io.arrays import as_float32_block, iter_raw_blocks, normalize_rows
+from prunekit.io.examples import ExampleSet
+from prunekit.params import Param, Spec
 
 POLICIES = ("hard", "easy", "random")
 DEFAULT_MEMORY = 1 << 30
+
+EPS = Param("eps", float, low=0.0, high=1.0, high_open=True, default=0.05,
+            help="semdedup: remove an example when its cosine similarity to a kept one exceeds 1 - eps")
+POLICY = Param("policy", "choice", choices=POLICIES, default="hard",
+               help="semdedup: which member of a group of near-duplicates is kept first: hard "
+                    "(farthest from the centroid), easy (nearest) or random")
+MEMORY = Param("memory", int, low=1, default=DEFAULT_MEMORY,
+               help="semdedup: bytes of rows held in memory at once")
 
 
 def keep_order(rows: np.ndarray, distance: np.ndarray, policy: str, rng: np.random.Generator) -> np.ndarray:
@@ -34,22 +49,6 @@ def keep_order(rows: np.ndarray, distance: np.ndarray, policy: str, rng: np.rand
     if policy == "easy":
         return rows[np.lexsort((rows, distance[rows]))]
     return rows[rng.permutation(len(rows))]
-
-
-def check_eps(eps: float) -> float:
-    try:
-        eps = float(eps)
-    except (TypeError, ValueError):
-        raise ConfigError(f"eps must be a number in [0, 1), got {eps!r}") from None
-    if not (0.0 <= eps < 1.0):
-        raise ConfigError(f"eps must be in [0, 1), got {eps}")
-    return float(eps)
-
-
-def check_policy(policy: str) -> str:
-    if not isinstance(policy, str) or policy not in POLICIES:
-        raise ConfigError(f"unknown keep policy {policy!r}; valid policies: {', '.join(POLICIES)}")
-    return policy
 
 
 def _dedup_cluster(E: np.ndarray, thr: float, block: int, tri: np.ndarray):
@@ -94,10 +93,9 @@ def semdedup(
     Clusters are processed in groups whose rows fit in ``memory`` bytes; each group's rows are
     collected, normalised, in one sequential pass over ``X`` (a file larger than RAM is read
     sequentially, never row by row); each cluster is then gathered from memory in keep order."""
-    eps = check_eps(eps)
-    check_policy(policy)
-    if isinstance(memory, bool) or not isinstance(memory, (int, np.integer)) or memory < 1:
-        raise ConfigError(f"memory must be a positive number of bytes, got {memory!r}")
+    eps = EPS.check(eps)
+    POLICY.check(policy)
+    MEMORY.check(memory)
     n, d = X.shape
     thr = 1.0 - eps
     rng = np.random.default_rng(seed)
@@ -206,28 +204,22 @@ def semdedup_reference(
     return dup_of, msim
 
 
-from prunekit.data.scores.base import Scorer, ScoreResult, ScoringContext, register  # noqa: E402
-from prunekit.data.scores.geometry import CLUSTER_DEFAULTS, context_clustering  # noqa: E402
-from prunekit.io.examples import ExampleSet  # noqa: E402
-
-
 @register
 class SemDeDupScorer(Scorer):
     name = "semdedup"
     summary = "near-duplicates within k-means clusters (redundancy + duplicate_of)"
-    defaults = {**CLUSTER_DEFAULTS, "eps": 0.05, "policy": "hard", "memory": DEFAULT_MEMORY}
+    spec = Spec(CLUSTER_PARAMS, EPS, POLICY, MEMORY)
     columns = {"semdedup": "redundancy"}
     uses_clustering = True
 
-    def _score(self, examples: ExampleSet, ctx: ScoringContext) -> ScoreResult:
-        eps = check_eps(self.params["eps"])
-        policy = check_policy(self.params["policy"])
-        if self.params["metric"] != "cosine" or ctx.clustering_params.get("metric", "cosine") != "cosine":
+    def _score(self, examples: ExampleSet, ctx: ScoringContext, p: dict[str, Any]) -> ScoreResult:
+        eps, policy = p["eps"], p["policy"]
+        if p["metric"] != "cosine" or ctx.clustering_params.get("metric", "cosine") != "cosine":
             raise ConfigError("semdedup works on cosine similarity: use metric='cosine'")
-        cl = context_clustering(self, examples, ctx)
+        cl = context_clustering(self, examples, ctx, p)
         dup, ms = semdedup(
             examples.embeddings, cl.assign, cl.distance, cl.k, eps=eps, policy=policy,
-            seed=ctx.seed, memory=self.params["memory"], show_progress=ctx.show_progress,
+            seed=ctx.seed, memory=p["memory"], show_progress=ctx.show_progress,
         )
         return ScoreResult(
             {"semdedup": ms.astype(np.float64)}, dict(self.columns), cluster=cl.assign,

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
+from prunekit.data.registry import Component, Registry
 from prunekit.data.table import ScoreTable
 from prunekit.errors import ConfigError, InputError
+from prunekit.params import Param
 
 
 @dataclass
@@ -34,21 +36,22 @@ class Selection:
         return np.flatnonzero(self.keep)
 
 
+KEEP = Param("keep", float, low=0.0, low_open=True, high=1.0, default=None, none_means="count is given",
+             help="Fraction of the examples kept")
+COUNT = Param("count", int, low=1, default=None, none_means="keep is given",
+              help="Number of examples kept (instead of keep)")
+
+
 def budget(n: int, keep: float | None = None, count: int | None = None) -> int:
     """Exact number of examples to keep from a fraction (0, 1] or a count in [1, n]."""
     if (keep is None) == (count is None):
         raise ConfigError("give exactly one of keep (a fraction in (0, 1]) or count")
     if count is not None:
-        if isinstance(count, bool) or not isinstance(count, (int, np.integer)):
-            raise ConfigError(f"count must be an integer, got {count!r}")
-        if not 1 <= count <= n:
+        count = COUNT.check(count)
+        if count > n:
             raise ConfigError(f"count must be between 1 and the number of examples ({n}), got {count}")
-        return int(count)
-    if not isinstance(keep, (int, float, np.floating, np.integer)) or isinstance(keep, bool):
-        raise ConfigError(f"keep must be a number in (0, 1], got {keep!r}")
-    if not (0.0 < float(keep) <= 1.0) or math.isnan(float(keep)):
-        raise ConfigError(f"keep must be a fraction in (0, 1], got {keep}")
-    return max(1, min(n, int(math.floor(float(keep) * n + 0.5))))
+        return count
+    return max(1, min(n, int(math.floor(KEEP.check(keep) * n + 0.5))))
 
 
 def ranked(rows: np.ndarray, values: np.ndarray, *, descending: bool) -> np.ndarray:
@@ -87,23 +90,13 @@ def proportional(sizes: np.ndarray, m: int) -> np.ndarray:
     return out
 
 
-class Selector:
-    """Base class: subclasses set ``name``, ``defaults`` and implement ``_select(table, pool, m, rng)``
-    returning ``(kept rows, drops)`` for the rows of ``pool``, where ``drops`` is a list of
+class Selector(Component):
+    """Base class: subclasses set ``name``, ``summary``, ``spec`` (their parameters) and implement
+    ``_select(table, pool, m, rng, p)`` returning ``(kept rows, drops)`` for the rows of ``pool``,
+    where ``p`` holds the parameters checked against ``spec`` and ``drops`` is a list of
     ``(rows, reason)`` pairs — ``reason`` one string for all those rows or one string per row."""
 
-    name: ClassVar[str] = ""
-    summary: ClassVar[str] = ""
-    defaults: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, **params: Any) -> None:
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            valid = ", ".join(sorted(self.defaults)) or "none"
-            raise ConfigError(
-                f"selector {self.name!r} has no parameter {unknown[0]!r}; its parameters: {valid}"
-            )
-        self.params = {**self.defaults, **params}
+    kind = "selector"
 
     def select(
         self,
@@ -132,8 +125,9 @@ class Selector:
                     f"asked to keep {m} examples but only {len(pool)} remain after removing "
                     f"{len(dropped)} near-duplicates; lower keep or score with a smaller eps"
                 )
+        p = self.checked_params()
         rng = np.random.default_rng(seed)
-        kept, drops = self._select(table, pool, m, rng)
+        kept, drops = self._select(table, pool, m, rng, p)
         keep_mask = np.zeros(n, dtype=bool)
         keep_mask[kept] = True
         if int(keep_mask.sum()) != m:  # the contract; a violation is a prunekit bug
@@ -147,12 +141,13 @@ class Selector:
                 "dedup": bool(dedup), "seed": int(seed)}
         return Selection(keep_mask, reason, info)
 
-    def _select(self, table: ScoreTable, pool: np.ndarray, m: int, rng: np.random.Generator):
+    def _select(self, table: ScoreTable, pool: np.ndarray, m: int, rng: np.random.Generator,
+                p: dict[str, Any]):
         raise NotImplementedError  # pragma: no cover
 
     # helpers shared by subclasses
-    def score_column(self, table: ScoreTable) -> tuple[str, np.ndarray]:
-        name = self.params.get("score")
+    def score_column(self, table: ScoreTable, name: str | None) -> tuple[str, np.ndarray]:
+        """The column ``name`` of ``table``; ``None``: its first difficulty column."""
         if name is None:
             dirs = table.directions
             diffs = [c for c in table.scores if dirs.get(c) == "difficulty"]
@@ -165,15 +160,14 @@ class Selector:
         return name, table.column(name)
 
 
-SELECTORS: dict[str, type[Selector]] = {}
-
-
-def register(cls: type[Selector]) -> type[Selector]:
-    SELECTORS[cls.name] = cls
-    return cls
+SELECTORS: Registry = Registry("selector")
+register = SELECTORS.register
 
 
 def get_selector(name: str, **params: Any) -> Selector:
-    if name not in SELECTORS:
-        raise ConfigError(f"unknown selector {name!r}; valid selectors: {', '.join(sorted(SELECTORS))}")
-    return SELECTORS[name](**params)
+    return SELECTORS.make(name, **params)
+
+
+def selector_params() -> dict[str, Param]:
+    """Option name → ``Param`` over every registered selector (see ``Registry.params``)."""
+    return SELECTORS.params()

@@ -1,39 +1,34 @@
-"""The selectors (ALGORITHMS.md Part 2).
-
-========  ======================================================================================
-name      rule
-========  ======================================================================================
-hardest   keep the highest scores (optionally class-balanced: proportional or equal)
-easiest   keep the lowest scores (same options)
-offset    drop the ``beta`` hardest fraction of N first, then keep the hardest of the rest
-random    uniform sample (optionally class-balanced)
-ccs       coverage-centric: hard cutoff of the ``beta`` hardest, ``bins`` equal-width score bins,
-          water-filled budget, uniform sampling inside each bin
-dbp       density-based cluster quotas: softmax(complexity / tau), projected onto the capped
-          simplex, hardest (or easiest / random) within each cluster
-sorscher  keep-easy or keep-hard chosen from how much data is kept (the rule of Sorscher et al.)
-========  ======================================================================================
-"""
+"""The selectors (ALGORITHMS.md Part 2; the table of them is in the package docstring) and their
+parameters, each declared once and shared by the selectors that take it."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
 from prunekit.data.select.base import Selector, proportional, ranked, register, waterfill
 from prunekit.data.table import ScoreTable
-from prunekit.errors import ConfigError, InputError
+from prunekit.errors import InputError
+from prunekit.params import Param, Spec
 
-BALANCES = (None, "proportional", "equal")
+BALANCES = ("proportional", "equal")
+WITHIN = ("hardest", "easiest", "random")
 
-
-def _check_fraction(name: str, value: float, *, upper_open: bool = True) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number in [0, 1), got {value!r}") from None
-    if not (0.0 <= v < 1.0):
-        raise ConfigError(f"{name} must be in [0, 1), got {value}")
-    return v
+SCORE = Param("score", str, default=None, none_means="the first difficulty column", help="Score column to rank by")
+BALANCE = Param("balance", "choice", choices=BALANCES, default=None, none_means="no class balance",
+                help="Class balance of the kept examples: quotas proportional to the class sizes, or "
+                     "equal (water-filled)")
+BETA = Param("beta", float, low=0.0, high=1.0, high_open=True, default=0.1,
+             help="Fraction of N dropped as the hardest first")
+BINS = Param("bins", int, low=1, default=50, help="ccs: equal-width score bins")
+CUTOFF_SCORE = Param("cutoff_score", str, default=None, none_means="the score column",
+                     help="ccs: column the hard cutoff ranks by")
+COMPLEXITY = Param("complexity", str, default="cluster_complexity", help="dbp: column of the cluster complexity")
+TAU = Param("tau", float, low=0.0, low_open=True, default=0.5, help="dbp: softmax temperature of the cluster quotas")
+WITHIN_CLUSTER = Param("within", "choice", choices=WITHIN, default="hardest", help="dbp: which members of a cluster are kept")
+ABUNDANT = Param("abundant", int, low=1, default=20_000,
+                 help="sorscher: from this many kept examples on, keep the hardest (else the easiest)")
 
 
 def _class_quotas(table: ScoreTable, pool: np.ndarray, m: int, balance: str) -> dict[int, int]:
@@ -45,26 +40,20 @@ def _class_quotas(table: ScoreTable, pool: np.ndarray, m: int, balance: str) -> 
     return {int(c): int(k) for c, k in zip(classes, q)}
 
 
-def _check_balance(balance) -> None:
-    if balance not in BALANCES:
-        raise ConfigError(f"unknown balance {balance!r}; valid: proportional, equal (or none)")
-
-
 class _Ranked(Selector):
     """Keep the top of a ranking, globally or per class."""
 
-    defaults = {"score": None, "balance": None}
+    spec = Spec(SCORE, BALANCE)
     descending = True
     word = "hardest"
 
-    def _ranking_pool(self, table, pool, name, values):
+    def _ranking_pool(self, table, pool, name, values, p):
         return pool, []
 
-    def _select(self, table, pool, m, rng):
-        balance = self.params["balance"]
-        _check_balance(balance)
-        name, values = self.score_column(table)
-        pool, drops = self._ranking_pool(table, pool, name, values)
+    def _select(self, table, pool, m, rng, p):
+        balance = p["balance"]
+        name, values = self.score_column(table, p["score"])
+        pool, drops = self._ranking_pool(table, pool, name, values, p)
         if m > len(pool):
             raise InputError(f"asked to keep {m} examples but only {len(pool)} are eligible")
         cmp = "<" if self.descending else ">"
@@ -105,10 +94,10 @@ class Easiest(_Ranked):
 class Offset(_Ranked):
     name = "offset"
     summary = "drop the beta hardest fraction first, then keep the hardest"
-    defaults = {"score": None, "balance": None, "beta": 0.1}
+    spec = Spec(SCORE, BALANCE, BETA)
 
-    def _ranking_pool(self, table, pool, name, values):
-        beta = _check_fraction("beta", self.params["beta"])
+    def _ranking_pool(self, table, pool, name, values, p):
+        beta = p["beta"]
         n_off = int(np.floor(beta * len(table) + 0.5))
         order = ranked(pool, values, descending=True)
         off = order[:n_off]
@@ -120,11 +109,10 @@ class Offset(_Ranked):
 class Random(Selector):
     name = "random"
     summary = "uniform random subset (optionally class-balanced)"
-    defaults = {"balance": None}
+    spec = Spec(BALANCE)
 
-    def _select(self, table, pool, m, rng):
-        balance = self.params["balance"]
-        _check_balance(balance)
+    def _select(self, table, pool, m, rng, p):
+        balance = p["balance"]
         if balance is None:
             perm = rng.permutation(pool)
             return perm[:m], [(perm[m:], "not sampled: outside the random subset")]
@@ -148,15 +136,12 @@ class CCS(Selector):
 
     name = "ccs"
     summary = "coverage-centric: hard cutoff + equal-width bins + water-filling"
-    defaults = {"score": None, "beta": 0.1, "bins": 50, "cutoff_score": None}
+    spec = Spec(SCORE, BETA, BINS, CUTOFF_SCORE)
 
-    def _select(self, table, pool, m, rng):
-        beta = _check_fraction("beta", self.params["beta"])
-        bins = self.params["bins"]
-        if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
-            raise ConfigError(f"bins must be a positive integer, got {bins!r}")
-        name, values = self.score_column(table)
-        cut_name = self.params["cutoff_score"] or name
+    def _select(self, table, pool, m, rng, p):
+        beta, bins = p["beta"], p["bins"]
+        name, values = self.score_column(table, p["score"])
+        cut_name = p["cutoff_score"] or name
         cut_values = table.column(cut_name)
         n_cut = int(np.floor(beta * len(table) + 0.5))
         order = ranked(pool, cut_values, descending=True)
@@ -242,23 +227,14 @@ def dbp_quotas(sizes: np.ndarray, complexity: np.ndarray, m: int, tau: float = 0
 class DBP(Selector):
     name = "dbp"
     summary = "density-based cluster quotas (softmax of complexity, capped projection)"
-    defaults = {"score": "centroid_distance", "complexity": "cluster_complexity", "tau": 0.5,
-                "within": "hardest"}
+    spec = Spec(dataclasses.replace(SCORE, default="centroid_distance"), COMPLEXITY, TAU, WITHIN_CLUSTER)
 
-    def _select(self, table, pool, m, rng):
+    def _select(self, table, pool, m, rng, p):
         if table.cluster is None:
             raise InputError("dbp needs clusters: score with 'density' first")
-        try:
-            tau = float(self.params["tau"])
-        except (TypeError, ValueError):
-            raise ConfigError(f"tau must be a number > 0, got {self.params['tau']!r}") from None
-        if not tau > 0:
-            raise ConfigError(f"tau must be > 0, got {self.params['tau']}")
-        within = self.params["within"]
-        if within not in ("hardest", "easiest", "random"):
-            raise ConfigError(f"within must be hardest, easiest or random, got {within!r}")
-        name, values = self.score_column(table)
-        cplx = table.column(self.params["complexity"])
+        tau, within = p["tau"], p["within"]
+        name, values = self.score_column(table, p["score"])
+        cplx = table.column(p["complexity"])
         cl = table.cluster[pool]
         k = int(table.cluster.max()) + 1
         sizes = np.bincount(cl, minlength=k)
@@ -291,12 +267,9 @@ class Sorscher(_Ranked):
 
     name = "sorscher"
     summary = "keep easiest when few examples are kept, hardest when many are"
-    defaults = {"score": None, "balance": None, "abundant": 20_000}
+    spec = Spec(SCORE, BALANCE, ABUNDANT)
 
-    def _select(self, table, pool, m, rng):
-        abundant = self.params["abundant"]
-        if isinstance(abundant, bool) or not isinstance(abundant, (int, np.integer)) or abundant < 1:
-            raise ConfigError(f"abundant must be a positive integer, got {abundant!r}")
-        self.descending = m >= int(abundant)
+    def _select(self, table, pool, m, rng, p):
+        self.descending = m >= p["abundant"]
         self.word = "hardest" if self.descending else "easiest"
-        return super()._select(table, pool, m, rng)
+        return super()._select(table, pool, m, rng, p)

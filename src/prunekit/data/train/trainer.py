@@ -15,20 +15,46 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from prunekit._progress import progress
-from prunekit._version import __version__
 from prunekit.data.train.models import make_model
 from prunekit.data.train.sampling import RS2, FixedSubset
 from prunekit.errors import ConfigError, InputError, require
+# One implementation for both pillars; imported here by fit and re-exported (kd.py, subset.py, __init__).
+from prunekit.nn import evaluate, load_checkpoint, predict_logits, resolve_device, save_checkpoint  # noqa: F401
+from prunekit.params import Param, Spec
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "step", "constant")
 BUDGETS = ("epochs", "steps")
+
+
+def _model_names() -> tuple[str, ...]:
+    from prunekit.data.train.models import MODELS
+
+    return tuple(MODELS)
+
+
+#: the training recipe, declared once: ``TrainConfig``, ``prunekit data train`` and sweep/plan configs
+TRAIN_PARAMS = Spec(
+    Param("model", "choice", default="mlp", choices=_model_names, help="Classifier"),
+    Param("width", int, low=1, default=1, help="Width multiplier of the hidden layers"),
+    Param("epochs", int, low=1, default=10, help="Epochs (see budget)"),
+    Param("batch_size", int, low=1, default=128, help="Batch size"),
+    Param("optimizer", "choice", default="sgd", choices=OPTIMIZERS, help="Optimizer"),
+    Param("lr", float, low=0.0, low_open=True, default=0.05, help="Peak learning rate"),
+    Param("momentum", float, low=0.0, high=1.0, high_open=True, default=0.9, help="SGD momentum"),
+    Param("weight_decay", float, low=0.0, default=5e-4, help="Weight decay"),
+    Param("schedule", "choice", default="cosine", choices=SCHEDULES,
+          help="Learning-rate schedule over the total number of steps"),
+    Param("budget", "choice", default="epochs", choices=BUDGETS,
+          help="epochs: fewer steps on smaller subsets; steps: as many steps as the full data"),
+    Param("device", str, default="cpu", help="cpu, cuda, cuda:N or auto"),
+    Param("seed", int, default=0, help="Random seed"),
+)
 
 
 @dataclass
@@ -47,32 +73,10 @@ class TrainConfig:
     seed: int = 0
 
     def validate(self) -> "TrainConfig":
-        def pos_int(name):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
-
-        for name in ("epochs", "batch_size", "width"):
-            pos_int(name)
-        for name, valid in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("budget", BUDGETS)):
-            if getattr(self, name) not in valid:
-                raise ConfigError(f"unknown {name} {getattr(self, name)!r}; valid: {', '.join(valid)}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ConfigError(f"lr must be > 0, got {self.lr!r}")
+        for p in TRAIN_PARAMS:
+            p.check(getattr(self, p.name))
         resolve_device(self.device)
         return self
-
-
-def resolve_device(device: str):
-    torch = require("torch", "torch")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} was asked for but CUDA is not available on this machine")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from None
 
 
 @dataclass
@@ -120,30 +124,6 @@ def check_labels(y: np.ndarray, n_classes: int) -> None:
     if len(y) and (y.min() < 0 or y.max() >= n_classes):
         bad = y[(y < 0) | (y >= n_classes)][0]
         raise InputError(f"label {int(bad)} is outside [0, {n_classes}) (the number of classes)")
-
-
-def evaluate(model, X: np.ndarray, y: np.ndarray, *, batch_size: int = 1024, device="cpu") -> tuple[float, float]:
-    """(accuracy, mean cross-entropy) of ``model`` on (X, y)."""
-    torch = require("torch", "torch")
-    logits = predict_logits(model, X, batch_size=batch_size, device=device)
-    lt = torch.from_numpy(logits)
-    yt = torch.from_numpy(np.array(y, dtype=np.int64))  # a copy: y may be read-only
-    loss = float(torch.nn.functional.cross_entropy(lt, yt))
-    return float((logits.argmax(1) == y).mean()), loss
-
-
-def predict_logits(model, X: np.ndarray, *, batch_size: int = 1024, device="cpu") -> np.ndarray:
-    """(N, C) float32 logits, in eval mode, batched."""
-    torch = require("torch", "torch")
-    was = model.training
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for s in range(0, len(X), batch_size):
-            xb = torch.from_numpy(np.array(X[s : s + batch_size], dtype=np.float32)).to(device)
-            out.append(model(xb).float().cpu().numpy())
-    model.train(was)
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
 def fit(
@@ -276,35 +256,6 @@ def fit(
     if history and "test_accuracy" in history[-1]:
         res.test_accuracy, res.test_loss = history[-1]["test_accuracy"], history[-1]["test_loss"]
     return res
-
-
-def save_checkpoint(result: TrainResult, path: str | Path) -> Path:
-    """Model weights + config in one file, written atomically."""
-    torch = require("torch", "torch")
-    from prunekit.io.atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        torch.save({"prunekit_checkpoint": 1, "prunekit_version": __version__,
-                    "config": result.config, "state_dict": result.model.state_dict()}, tmp)
-    return Path(path)
-
-
-def load_checkpoint(path: str | Path):
-    """(model, config) from a checkpoint written by ``save_checkpoint``."""
-    torch = require("torch", "torch")
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"checkpoint {p} does not exist")
-    try:
-        ck = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a file that is not a checkpoint
-        raise InputError(f"{p} is not a prunekit checkpoint ({type(exc).__name__})") from None
-    if not isinstance(ck, dict) or ck.get("prunekit_checkpoint") != 1:
-        raise InputError(f"{p} is not a prunekit checkpoint")
-    cfg = ck["config"]
-    model = make_model(cfg["model"], cfg["dim"], cfg["n_classes"], width=cfg.get("width", 1))
-    model.load_state_dict(ck["state_dict"])
-    return model, cfg
 
 
 def rows_from_selection(table, ids):

@@ -13,9 +13,9 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from prunekit.errors import ConfigError
+from prunekit.lake.params import ENGINE, ENGINES
 
-ENGINES = ("duckdb", "spark")
+__all__ = ["ENGINES", "Verifier", "get_verifier", "verify_group"]
 
 
 class Verifier(Protocol):
@@ -52,4 +52,4 @@ def get_verifier(engine: str, **options) -> Verifier:
     if engine == "spark":
         from prunekit.lake.backends.spark_ import SparkVerifier
         return SparkVerifier(**options)
-    raise ConfigError(f"unknown engine {engine!r}; expected one of: {', '.join(ENGINES)}")
+    raise ENGINE.error(engine)

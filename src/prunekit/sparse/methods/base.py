@@ -16,12 +16,12 @@ The step count ``t`` is the number of ``optimizer.step()`` calls since the spars
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Mapping
 
 from prunekit.errors import ConfigError, InputError, require
-from prunekit.sparse.density import check_sparsity
+from prunekit.params import Spec
 from prunekit.sparse.masks import MaskManager
+from prunekit.sparse.params import DENSE_FIRST_LAST, SEED, SPARSITY, TOTAL_STEPS
 
 __all__ = ["Sparsifier", "ORDER_HINT"]
 
@@ -33,14 +33,10 @@ def _torch():
 
 
 def check_total_steps(total_steps, required: bool, method: str) -> int | None:
-    if total_steps is None:
-        if required:
-            raise ConfigError(f"{method} needs total_steps (the number of optimizer steps of the run)")
-        return None
-    if isinstance(total_steps, bool) or not isinstance(total_steps, (int, float)) or total_steps != int(total_steps) \
-            or int(total_steps) < 1:
-        raise ConfigError(f"total_steps must be a positive integer, got {total_steps!r}")
-    return int(total_steps)
+    total_steps = TOTAL_STEPS.check(total_steps)
+    if total_steps is None and required:
+        raise ConfigError(f"{method} needs total_steps (the number of optimizer steps of the run)")
+    return total_steps
 
 
 def last_grid_point(t: int, start: int, every: int) -> int | None:
@@ -67,18 +63,19 @@ class Sparsifier:
     name = "base"
     needs_total_steps = False
     uses_gradients = False
+    #: the scalar options, declared once (non-scalar ones: module_types, include, exclude)
+    options = Spec(SPARSITY, TOTAL_STEPS, SEED, DENSE_FIRST_LAST)
 
     def __init__(self, model, optimizer, sparsity: float, *, total_steps: int | None = None, seed: int = 0,
                  module_types=None, include=None, exclude=None, dense_first_last: bool = False) -> None:
         torch = _torch()
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise InputError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
-        self.sparsity = check_sparsity(sparsity, "target sparsity")
+        self.sparsity = SPARSITY.check(sparsity)
         self.density_target = 1.0 - self.sparsity
         self.total_steps = check_total_steps(total_steps, self.needs_total_steps, self.name)
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise ConfigError(f"seed must be an integer, got {seed!r}")
-        self.seed = int(seed)
+        self.seed = SEED.check(seed)
+        dense_first_last = DENSE_FIRST_LAST.check(dense_first_last)
         self.model = model
         self.optimizer = optimizer
         self.masks = MaskManager(model, module_types=module_types, include=include, exclude=exclude,

@@ -4,7 +4,9 @@ training the survivors."""
 from __future__ import annotations
 
 from prunekit.errors import ConfigError
+from prunekit.params import Spec
 from prunekit.sparse.methods.base import Sparsifier
+from prunekit.sparse.params import PRUNE_STEP, SCOPE, TOTAL_STEPS
 
 __all__ = ["OneShotMagnitude"]
 
@@ -20,19 +22,19 @@ class OneShotMagnitude(Sparsifier):
     """
 
     name = "magnitude"
+    options = Spec(Sparsifier.options, SCOPE, PRUNE_STEP)
 
     def __init__(self, model, optimizer, sparsity, *, scope: str = "global", prune_step: int | None = None,
                  total_steps: int | None = None, **kw) -> None:
-        if scope not in ("global", "layer"):
-            raise ConfigError(f"scope must be 'global' or 'layer', got {scope!r}")
+        scope = SCOPE.check(scope)
+        prune_step = PRUNE_STEP.check(prune_step)
+        total_steps = TOTAL_STEPS.check(total_steps)
         if prune_step is None:
             if total_steps is None:
                 raise ConfigError("one-shot magnitude pruning needs prune_step or total_steps (default: prune "
                                   "at total_steps // 2)")
-            prune_step = int(total_steps) // 2
-        if isinstance(prune_step, bool) or not isinstance(prune_step, int) or prune_step < 0:
-            raise ConfigError(f"prune_step must be a non-negative integer, got {prune_step!r}")
-        if total_steps is not None and prune_step > int(total_steps):
+            prune_step = total_steps // 2
+        if total_steps is not None and prune_step > total_steps:
             raise ConfigError(f"prune_step {prune_step} is after the end of training (total_steps {total_steps})")
         self.scope = scope
         self.prune_step = prune_step

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from prunekit.errors import ConfigError, InputError, require
+from prunekit.params import Spec
 from prunekit.sparse.methods.base import Sparsifier
+from prunekit.sparse.params import DISTRIBUTION, RESCALE_INIT
 
 __all__ = ["StaticRandom", "SNIP"]
 
@@ -16,13 +18,12 @@ class StaticRandom(Sparsifier):
     ``rescale_init`` scales the surviving initial weights by ``1/√d_l`` (see ``Sparsifier._random_init``)."""
 
     name = "random"
+    options = Spec(Sparsifier.options, DISTRIBUTION, RESCALE_INIT)
 
     def __init__(self, model, optimizer, sparsity, *, distribution: str = "erk", rescale_init: bool = False,
                  **kw) -> None:
-        if distribution not in ("erk", "uniform"):
-            raise ConfigError(f"distribution must be 'erk' or 'uniform', got {distribution!r}")
-        self.distribution = distribution
-        self.rescale_init = bool(rescale_init)
+        self.distribution = DISTRIBUTION.check(distribution)
+        self.rescale_init = RESCALE_INIT.check(rescale_init)
         super().__init__(model, optimizer, sparsity, **kw)
 
     def _init_masks(self) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from prunekit.cli import main
-from prunekit.data.experiment.plan import fit_curve, nested_subsamples, pilot_sizes, plan_from_rows
+from prunekit.data.experiment.recommend import fit_curve, nested_subsamples, pilot_sizes, recommend_from_rows
 from prunekit.errors import ConfigError, InputError
 
 N_FULL = 8000
@@ -48,7 +48,7 @@ def test_planted_curve_recommends_the_right_keep_fraction():
     # (0.79 pt; 0.2 would lose 1.11) — so the right answer is el2n at 0.3.
     assert true_drop(0.3, True) < 1.0 < true_drop(0.2, True)
     assert true_drop(0.5, False) < 1.0 < true_drop(0.3, False)
-    rec = plan_from_rows(planted_rows(), n_full=N_FULL, tolerance=1.0)
+    rec = recommend_from_rows(planted_rows(), n_full=N_FULL, tolerance=1.0)
     assert rec.chosen is not None
     assert (rec.chosen.method, rec.chosen.keep, rec.chosen.kd) == ("el2n", 0.3, False)
     assert rec.chosen.predicted_drop == pytest.approx(true_drop(0.3, True), abs=0.15)
@@ -61,8 +61,8 @@ def test_planted_curve_recommends_the_right_keep_fraction():
 
 def test_tolerance_moves_the_recommendation():
     rows = planted_rows()
-    loose = plan_from_rows(rows, n_full=N_FULL, tolerance=3.0).chosen
-    tight = plan_from_rows(rows, n_full=N_FULL, tolerance=0.5).chosen
+    loose = recommend_from_rows(rows, n_full=N_FULL, tolerance=3.0).chosen
+    tight = recommend_from_rows(rows, n_full=N_FULL, tolerance=0.5).chosen
     assert loose.keep < 0.3 and loose.method == "el2n"      # el2n at 0.1 loses 1.74, at 0.2 1.11
     assert tight.keep == 0.5 and tight.method == "el2n"     # el2n 0.5: 0.42; 0.3: 0.79 > 0.5
 
@@ -77,8 +77,8 @@ def test_exact_power_law_has_zero_margin():
 
 def test_noisy_pilot_widens_the_margin_and_refuses():
     rows = planted_rows(noise=0.25)
-    rec = plan_from_rows(rows, n_full=N_FULL, tolerance=1.0)
-    quiet = plan_from_rows(planted_rows(), n_full=N_FULL, tolerance=1.0)
+    rec = recommend_from_rows(rows, n_full=N_FULL, tolerance=1.0)
+    quiet = recommend_from_rows(planted_rows(), n_full=N_FULL, tolerance=1.0)
     m_noisy = {(c.method, c.keep): c.margin for c in rec.candidates}
     m_quiet = {(c.method, c.keep): c.margin for c in quiet.candidates}
     assert all(m_noisy[k] > 3 * m_quiet[k] for k in m_quiet)
@@ -94,22 +94,22 @@ def test_flat_pilot_cannot_support_a_recommendation():
             rows.append(dict(method="full", keep=1.0, kd=False, alpha=0.0, accuracy=0.9 - pool / 1e5, pool=pool, seed=s))
             rows.append(dict(method="random", keep=0.5, kd=False, alpha=0.0,
                              accuracy=0.85 + 0.01 * rng.standard_normal(), pool=pool, seed=s))
-    rec = plan_from_rows(rows, n_full=N_FULL, tolerance=1.0)
+    rec = recommend_from_rows(rows, n_full=N_FULL, tolerance=1.0)
     assert rec.chosen is None
     assert any("does not fall" in r for r in rec.reasons)
 
 
 def test_nothing_within_tolerance_is_said_plainly():
-    rec = plan_from_rows(planted_rows(), n_full=N_FULL, tolerance=0.1)
+    rec = recommend_from_rows(planted_rows(), n_full=N_FULL, tolerance=0.1)
     assert rec.chosen is None
     assert any("no pruned setting is predicted within 0.1" in r for r in rec.reasons)
 
 
 def test_plan_from_rows_validates():
     with pytest.raises(ConfigError, match="tolerance"):
-        plan_from_rows(planted_rows(), n_full=N_FULL, tolerance=-1)
+        recommend_from_rows(planted_rows(), n_full=N_FULL, tolerance=-1)
     with pytest.raises(InputError, match="full-subsample"):
-        plan_from_rows([r for r in planted_rows() if r["method"] != "full"], n_full=N_FULL, tolerance=1)
+        recommend_from_rows([r for r in planted_rows() if r["method"] != "full"], n_full=N_FULL, tolerance=1)
 
 
 def test_nested_stratified_subsamples():
@@ -182,7 +182,7 @@ def test_backtest_catches_a_curve_that_is_not_a_power_law():
     for pool, acc in zip(POOLS, (0.40, 0.88, 0.95)):
         for s in range(2):
             rows.append(dict(method="el2n", keep=0.1, kd=True, alpha=0.9, accuracy=acc + 0.002 * s, pool=pool, seed=s))
-    rec = plan_from_rows(rows, n_full=N_FULL, tolerance=1.0)
+    rec = recommend_from_rows(rows, n_full=N_FULL, tolerance=1.0)
     (c,) = [c for c in rec.candidates if c.method == "el2n"]
     assert c.predicted_drop < 0          # the naive extrapolation promises a gain ...
     assert c.backtest > 2 and c.margin >= c.backtest  # ... the backtest says not to believe it
@@ -191,21 +191,21 @@ def test_backtest_catches_a_curve_that_is_not_a_power_law():
 
 def test_two_pilot_sizes_cannot_support_a_recommendation():
     rows = [r for r in planted_rows() if r["pool"] != POOLS[-1]]
-    rec = plan_from_rows(rows, n_full=N_FULL, tolerance=5.0)
+    rec = recommend_from_rows(rows, n_full=N_FULL, tolerance=5.0)
     assert rec.chosen is None
     assert any("needs 3" in r for r in rec.reasons)
 
 
 def test_plan_config_from_toml(tmp_path):
-    from prunekit.data.experiment.plan import plan_config
+    from prunekit.data.experiment.recommend import recommend_config
 
     p = tmp_path / "plan.toml"
     p.write_text('data = "digits"\nmethods = ["random"]\ntolerance = 0.5\npilots = [0.2, 0.4, 0.8]\n')
-    cfg, opts = plan_config(str(p), {"seeds": 3, "epochs": None})
+    cfg, opts = recommend_config(str(p), {"seeds": 3, "epochs": None})
     assert cfg.data == "digits" and cfg.methods == ["random"] and cfg.seeds == 3 and cfg.epochs == 10
     assert opts == {"tolerance": 0.5, "pilots": [0.2, 0.4, 0.8]}
     p.write_text('data = "digits"\ntolerence = 0.5\n')
     with pytest.raises(ConfigError, match="tolerence"):
-        plan_config(str(p))
+        recommend_config(str(p))
     with pytest.raises(InputError, match="plan config .* does not exist"):
-        plan_config(str(tmp_path / "missing.toml"))
+        recommend_config(str(tmp_path / "missing.toml"))

@@ -16,7 +16,7 @@ import pytest
 
 from prunekit.cli import main
 from prunekit.data.experiment import fit_power_law
-from prunekit.data.experiment.report import PLOTS, write_report
+from prunekit.data.experiment.sweep_report import PLOTS, write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -46,6 +46,31 @@ def reason_counts(table: ScoreTable, *, by: str = "category", top: int = 10) -> 
     return Counter(keys).most_common(top)
 
 
+def score_quantiles(table: ScoreTable) -> list[tuple[str, str, float, float, float, float, float]]:
+    """Per score column: (name, direction, min, p25, median, p75, max)."""
+    rows = []
+    for name, v in table.scores.items():
+        q = np.percentile(v, [0, 25, 50, 75, 100])
+        rows.append((name, table.directions.get(name, ""), *[float(x) for x in q]))
+    return rows
+
+
+def inspect(table: ScoreTable | str | Path, *, png: str | Path | None = None,
+            score: str | None = None) -> dict[str, Any]:
+    """Everything ``prunekit data inspect`` shows: ``n``, ``quantiles`` (see :func:`score_quantiles`),
+    and for a selection ``selector``, ``kept``, ``class_counts``, ``reason_categories`` and the five
+    most common ``reasons``; with ``png`` the score histogram is written there (``histogram``)."""
+    t = table if isinstance(table, ScoreTable) else ScoreTable.read(table)
+    out: dict[str, Any] = {"n": len(t), "quantiles": score_quantiles(t)}
+    if t.keep is not None:
+        out.update(selector=t.meta.get("selection", {}).get("selector"), kept=int(t.keep.sum()),
+                   class_counts=class_counts(t), reason_categories=reason_counts(t),
+                   reasons=reason_counts(t, by="text", top=5))
+    if png is not None:
+        out["histogram"] = plot_histogram(t, png, score)
+    return out
+
+
 def default_score_column(table: ScoreTable) -> str:
     dirs = table.directions
     for c in table.scores:

@@ -30,8 +30,8 @@ drop and its margin), and runs nothing more. The extrapolation is only as good a
 the pilots should reach at least a quarter of the data, and the result table shows every fit's
 exponent and R² so a reader can judge it.
 
-``plan_from_rows`` is the pure decision function (rows in, recommendation out), tested on planted
-curves; ``run_plan`` does the pilots, the decision and the final run.
+``recommend_from_rows`` is the pure decision function (rows in, recommendation out), tested on planted
+curves; ``recommend`` does the pilots, the decision and the final run.
 """
 
 from __future__ import annotations
@@ -46,8 +46,15 @@ from typing import Any, Iterable
 import numpy as np
 
 from prunekit.errors import ConfigError, InputError
+from prunekit.params import Param
 
-PLAN_KEYS = ("tolerance", "pilots", "final_seeds", "z")
+RECOMMEND_KEYS = ("tolerance", "pilots", "final_seeds", "z")
+#: the planner's own options, declared once
+TOLERANCE = Param("tolerance", float, low=0.0, default=1.0,
+                  help="Accuracy points the pruned model may lose against full data")
+FINAL_SEEDS = Param("final_seeds", int, low=1, default=1, help="Seeds of the final run of the recommendation")
+Z = Param("z", float, low=0.0, default=1.0, help="Standard errors added to the predicted drop")
+N_FULL = Param("n_full", int, low=1, help="Training examples of the full data")
 
 
 # ----------------------------------------------------------------------------- the decision
@@ -91,7 +98,7 @@ def fit_curve(m: Iterable[float], err: Iterable[float]) -> CurveFit:
 
 
 @dataclass
-class Candidate:
+class Forecast:
     """One (method, keep, KD) setting with its prediction at full size."""
 
     method: str
@@ -118,8 +125,8 @@ class Recommendation:
     full_accuracy: float        # predicted, %
     full_margin: float
     full_fit: dict[str, float]
-    candidates: list[Candidate]
-    chosen: Candidate | None
+    candidates: list[Forecast]
+    chosen: Forecast | None
     reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,13 +135,7 @@ class Recommendation:
         return d
 
 
-def _check_tolerance(tolerance) -> None:
-    if isinstance(tolerance, bool) or not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance)
-                                           and tolerance >= 0):
-        raise ConfigError(f"tolerance must be a number of accuracy points ≥ 0, got {tolerance!r}")
-
-
-def plan_from_rows(rows: Iterable[dict], n_full: int, tolerance: float, *, z: float = 1.0,
+def recommend_from_rows(rows: Iterable[dict], n_full: int, tolerance: float, *, z: float = 1.0,
                    min_points: int = 3) -> Recommendation:
     """Decide from pilot results.
 
@@ -142,9 +143,8 @@ def plan_from_rows(rows: Iterable[dict], n_full: int, tolerance: float, *, z: fl
     (the pilot's training-set size); ``method == "full"`` rows (``keep == 1``) are whole-pilot
     training. ``n_full``: size of the real training set. ``tolerance``: accuracy points.
     """
-    _check_tolerance(tolerance)
-    if not isinstance(n_full, (int, np.integer)) or n_full < 1:
-        raise ConfigError(f"n_full must be a positive integer, got {n_full!r}")
+    TOLERANCE.check(tolerance)
+    N_FULL.check(n_full)
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["method"], float(r["keep"]), bool(r["kd"])), []).append(r)
@@ -195,7 +195,7 @@ def plan_from_rows(rows: Iterable[dict], n_full: int, tolerance: float, *, z: fl
         full_ok = False
         reasons.append(f"full-data curve has fewer than {min_points} usable points")
 
-    cands: list[Candidate] = []
+    cands: list[Forecast] = []
     for (method, keep, kd), rs in sorted(groups.items()):
         if method == "full" and not kd:
             continue
@@ -203,7 +203,7 @@ def plan_from_rows(rows: Iterable[dict], n_full: int, tolerance: float, *, z: fl
         try:
             f = fit(rs)
         except InputError as exc:
-            cands.append(Candidate(method, keep, kd, alpha, float("nan"), float("nan"), float("nan"), float("nan"),
+            cands.append(Forecast(method, keep, kd, alpha, float("nan"), float("nan"), float("nan"), float("nan"),
                                    float("nan"), float("nan"), points(rs), False, str(exc)))
             continue
         err, se = f.predict(keep * n_full)
@@ -223,7 +223,7 @@ def plan_from_rows(rows: Iterable[dict], n_full: int, tolerance: float, *, z: fl
             why = f"< {min_points} usable points"
         elif drop + margin > tolerance:
             why = "drop + margin > tolerance"
-        cands.append(Candidate(method, keep, kd, alpha, 100.0 * (1.0 - err), drop, margin, bt, f.b, f.r2,
+        cands.append(Forecast(method, keep, kd, alpha, 100.0 * (1.0 - err), drop, margin, bt, f.b, f.r2,
                                points(rs), not why, why))
     ok = [c for c in cands if c.supported and c.method != "full"]
     chosen = min(ok, key=lambda c: (c.keep, c.kd, c.predicted_drop)) if ok else None
@@ -284,7 +284,7 @@ def nested_subsamples(y: np.ndarray, sizes: list[int], seed: int) -> list[np.nda
 
 
 @dataclass
-class PlanResult:
+class RecommendRun:
     out: Path
     recommendation: Recommendation
     measured: dict[str, Any] | None
@@ -341,37 +341,48 @@ def _npy(path: Path, arr: np.ndarray) -> None:
             np.save(fh, arr)
 
 
-def run_plan(
+def recommend(
     config: "Any",
     out: str | os.PathLike,
     *,
-    tolerance: float = 1.0,
+    tolerance: float | None = None,
     pilots: list[float] | None = None,
-    final_seeds: int = 1,
-    z: float = 1.0,
+    final_seeds: int | None = None,
+    z: float | None = None,
+    overrides: dict[str, Any] | None = None,
     run_final: bool = True,
     force: bool = False,
     show_progress: bool | None = None,
-) -> PlanResult:
+) -> RecommendRun:
     """Pilot sweeps on subsamples → recommendation → one run of it on the full data.
 
     ``config``: a ``SweepConfig`` (its methods, keep fractions (1.0 is added), seeds, KD choices,
-    model and training settings are the pilots'). Writes ``out/pilot/n<size>/`` (sweeps),
-    ``out/final/<method>-keep<k>-kd<0|1>/`` (the final sweep), ``out/plan.json`` and ``out/plan.png``. Resumable: pilots and
-    the final run are ordinary sweeps and skip finished cells.
+    model and training settings are the pilots'), or what ``prunekit data plan`` takes — a bundled
+    data set name, a training file or a ``.toml`` plan config — read by :func:`recommend_config`
+    with ``overrides``. Planner options not given here come from the TOML file, else the defaults
+    (tolerance 1.0, pilots 1/8, 1/4, 1/2, one final seed, z 1.0). Writes ``out/pilot/n<size>/``
+    (sweeps), ``out/final/<method>-keep<k>-kd<0|1>/`` (the final sweep), ``out/plan.json`` and
+    ``out/plan.png``. Resumable: pilots and the final run are ordinary sweeps and skip finished cells.
     """
     import time
 
     from prunekit.data.experiment.sweep import SweepConfig, _load, run_sweep
 
+    opts: dict[str, Any] = {}
+    if isinstance(config, (str, os.PathLike)):
+        config, opts = recommend_config(str(config), overrides)
+    elif overrides:
+        raise ConfigError("overrides apply to a data spec or a .toml config, not to a SweepConfig")
     cfg = config
     if not isinstance(cfg, SweepConfig):
-        raise ConfigError("run_plan needs a SweepConfig")
-    if isinstance(final_seeds, bool) or not isinstance(final_seeds, int) or final_seeds < 1:
-        raise ConfigError(f"final_seeds must be a positive integer, got {final_seeds!r}")
-    if not (isinstance(z, (int, float)) and math.isfinite(z) and z >= 0):
-        raise ConfigError(f"z must be a number ≥ 0, got {z!r}")
-    _check_tolerance(tolerance)
+        raise ConfigError("recommend needs a SweepConfig, a bundled data set name, a training file or a .toml config")
+    tolerance = opts.get("tolerance", 1.0) if tolerance is None else tolerance
+    pilots = opts.get("pilots") if pilots is None else pilots
+    final_seeds = opts.get("final_seeds", 1) if final_seeds is None else final_seeds
+    z = opts.get("z", 1.0) if z is None else z
+    FINAL_SEEDS.check(final_seeds)
+    Z.check(z)
+    TOLERANCE.check(tolerance)
     pilots = [0.125, 0.25, 0.5] if pilots is None else list(pilots)
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -397,16 +408,16 @@ def run_plan(
         rows += [dict(r, pool=s) for r in res.rows]
     # Compute the pilots cost, summed from the cells (a resumed plan's wall time would say 0):
     # training of every cell plus each (pilot, seed)'s scoring calls once.
-    from prunekit.data.experiment.sweep import _is_dynamics
+    from prunekit.data.experiment.sweep_config import is_dynamics
 
     scoring = {}
     for r in rows:
         if r["method"] in ("random", "rs2", "full"):
             continue
-        group = "dynamics" if r["method"] == "ccs" or _is_dynamics(r["method"]) else "geometry"
+        group = "dynamics" if r["method"] == "ccs" or is_dynamics(r["method"]) else "geometry"
         scoring[(r["pool"], r["seed"], group)] = float(r["scoring_seconds"])
     pilot_seconds = sum(float(r["training_seconds"]) for r in rows) + sum(scoring.values())
-    rec = plan_from_rows(rows, n_full=len(y), tolerance=tolerance, z=z)
+    rec = recommend_from_rows(rows, n_full=len(y), tolerance=tolerance, z=z)
 
     measured = None
     t1 = time.perf_counter()
@@ -430,12 +441,12 @@ def run_plan(
                     "full_training_seconds": float(np.mean([r["training_seconds"] for r in ref])),
                     "scoring_seconds": float(np.mean([r["scoring_seconds"] for r in mine]))}
     final_seconds = time.perf_counter() - t1
-    result = PlanResult(out, rec, measured, pilot_seconds, final_seconds)
-    write_plan(result, name=name, sizes=sizes, config=cfg.to_dict(), rows=rows)
+    result = RecommendRun(out, rec, measured, pilot_seconds, final_seconds)
+    write_recommendation(result, name=name, sizes=sizes, config=cfg.to_dict(), rows=rows)
     return result
 
 
-def write_plan(result: PlanResult, *, name: str, sizes: list[int], config: dict, rows: list[dict]) -> None:
+def write_recommendation(result: RecommendRun, *, name: str, sizes: list[int], config: dict, rows: list[dict]) -> None:
     """``plan.json`` (decision, predictions, measurement, pilot rows) and ``plan.png``."""
     from prunekit.io.atomic import atomic_path
 
@@ -447,10 +458,10 @@ def write_plan(result: PlanResult, *, name: str, sizes: list[int], config: dict,
                           for r in rows]}
     with atomic_path(out / "plan.json") as tmp:
         tmp.write_text(json.dumps(doc, indent=1, default=float))
-    plot_plan(result, rows, out / "plan.png")
+    plot_recommendation(result, rows, out / "plan.png")
 
 
-def plot_plan(result: PlanResult, rows: list[dict], path: Path) -> Path:
+def plot_recommendation(result: RecommendRun, rows: list[dict], path: Path) -> Path:
     """Predicted drop vs keep per method and KD (error bars: the margin), the tolerance band, and
     the measured drop of the recommended setting."""
     import matplotlib
@@ -462,7 +473,7 @@ def plot_plan(result: PlanResult, rows: list[dict], path: Path) -> Path:
 
     rec = result.recommendation
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    series: dict[tuple, list[Candidate]] = {}
+    series: dict[tuple, list[Forecast]] = {}
     for c in rec.candidates:
         if c.method != "full" and math.isfinite(c.predicted_drop):
             series.setdefault((c.method, c.kd), []).append(c)
@@ -494,11 +505,11 @@ def plot_plan(result: PlanResult, rows: list[dict], path: Path) -> Path:
     return path
 
 
-__all__ = ["Candidate", "CurveFit", "PlanResult", "Recommendation", "fit_curve", "nested_subsamples",
-           "pilot_sizes", "plan_from_rows", "run_plan"]
+__all__ = ["Forecast", "CurveFit", "RecommendRun", "Recommendation", "fit_curve", "nested_subsamples",
+           "pilot_sizes", "recommend_from_rows", "recommend"]
 
 
-def plan_config(source: str, overrides: dict[str, Any] | None = None) -> tuple["Any", dict[str, Any]]:
+def recommend_config(source: str, overrides: dict[str, Any] | None = None) -> tuple["Any", dict[str, Any]]:
     """(SweepConfig of the pilots, planner options) from a TOML file or a data spec.
 
     ``source`` ending in ``.toml`` is read like a sweep config plus the planner's keys
@@ -511,7 +522,7 @@ def plan_config(source: str, overrides: dict[str, Any] | None = None) -> tuple["
     defaults = {"methods": ["random", "el2n", "ccs"], "keep": [0.1, 0.2, 0.3, 0.5, 0.7], "seeds": 2,
                 "kd": [False, True], "epochs": 10}
     if str(source).endswith(".toml"):
-        from prunekit.data.experiment.sweep import read_toml
+        from prunekit.data.experiment.sweep_config import read_toml
 
         d, base = read_toml(source, "plan config")
     else:
@@ -520,5 +531,5 @@ def plan_config(source: str, overrides: dict[str, Any] | None = None) -> tuple["
     for k, v in (overrides or {}).items():
         if v is not None:
             d[k] = v
-    opts = {k: d.pop(k) for k in PLAN_KEYS if k in d}
+    opts = {k: d.pop(k) for k in RECOMMEND_KEYS if k in d}
     return SweepConfig.from_dict(d, base=base), opts

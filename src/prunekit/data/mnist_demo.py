@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from prunekit.data.pipeline import export, score, select
-from prunekit.data.report import plot_histogram
+from prunekit.data.inspection import plot_histogram
 from prunekit.io.examples import read_examples
 from prunekit.io.writers import write_examples
 
@@ -53,7 +53,7 @@ def _accuracy(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, seed
 
 def run_demo_sweep(out: Path, *, show_progress: bool | None = None) -> dict[str, Any]:
     """Run (or resume) the compact sweep and write its report; returns paths and the summary."""
-    from prunekit.data.experiment.report import write_report
+    from prunekit.data.experiment.sweep_report import write_report
     from prunekit.data.experiment.sweep import SweepConfig, run_sweep, summary
 
     t0 = time.perf_counter()

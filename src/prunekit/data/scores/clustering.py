@@ -1,0 +1,119 @@
+"""k-means of the embeddings, shared by the geometry scorers (prototypicality, density, semdedup).
+
+k-means runs in faiss on a sample of ``sample`` rows (all rows when N is smaller), then every row
+is assigned in one streaming pass over the (possibly memory-mapped) matrix. The cluster parameters
+(``CLUSTER_PARAMS``: k, metric, sample, niter) are declared here once for every scorer that
+clusters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from prunekit._progress import progress
+from prunekit.errors import InputError
+from prunekit.io.arrays import gather_rows, iter_blocks
+from prunekit.params import Param, Spec
+
+METRICS = ("cosine", "l2")
+
+K = Param("k", int, low=1, default=None,
+          none_means="one cluster per class for prototypicality alone with labels, else round(√N)",
+          help="k-means clusters")
+METRIC = Param("metric", "choice", choices=METRICS, default="cosine",
+               help="Distance: cosine (on L2-normalised rows) or l2 (Euclidean)")
+SAMPLE = Param("sample", int, low=1, default=100_000, help="Rows k-means is fitted on (all rows are assigned)")
+NITER = Param("niter", int, low=1, default=20, help="k-means iterations")
+#: the parameters of the one clustering the geometry scorers of a run share
+CLUSTER_PARAMS = Spec(K, METRIC, SAMPLE, NITER)
+#: ``k`` where a number of clusters must be given (``fit_clusters``)
+_K_GIVEN = dataclasses.replace(K, none_means=None)
+
+
+@dataclass
+class Clustering:
+    """k-means of N examples: ``centroids`` (k, D) float32 (unit norm for cosine), ``assign`` (N,)
+    int32 cluster of each row, ``distance`` (N,) float32 distance of each row to its centroid."""
+
+    centroids: np.ndarray
+    assign: np.ndarray
+    distance: np.ndarray
+    metric: str
+    params: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def k(self) -> int:
+        return int(self.centroids.shape[0])
+
+    def sizes(self) -> np.ndarray:
+        return np.bincount(self.assign, minlength=self.k)
+
+
+def check_k(k: int, n: int) -> int:
+    """``k`` as an int, refused in ``K``'s wording, or when larger than the ``n`` examples."""
+    k = _K_GIVEN.check(k)
+    if k > n:
+        raise InputError(f"k = {k} clusters is larger than the number of examples ({n})")
+    return k
+
+
+def fit_clusters(
+    X: np.ndarray,
+    k: int,
+    *,
+    metric: str = "cosine",
+    sample: int = 100_000,
+    niter: int = 20,
+    seed: int = 0,
+    show_progress: bool | None = None,
+) -> Clustering:
+    """k-means on a random sample of ``sample`` rows, then assign all N rows (streamed)."""
+    import faiss
+
+    t0 = time.perf_counter()
+    n, d = X.shape
+    METRIC.check(metric)
+    k = check_k(k, n)
+    sample = SAMPLE.check(sample)
+    niter = NITER.check(niter)
+    cosine = metric == "cosine"
+    rng = np.random.default_rng(seed)
+    m = min(n, max(int(sample), k))
+    idx = np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
+    train = gather_rows(X, idx, normalize=cosine)
+    km = faiss.Kmeans(
+        d, k, niter=int(niter), seed=int(seed) % (2**31), spherical=cosine, verbose=False,
+        # We subsample ourselves; stop faiss from subsampling again or warning about sizes.
+        max_points_per_centroid=1 << 30, min_points_per_centroid=1,
+    )
+    km.train(train)
+    del train
+    centroids = np.ascontiguousarray(km.centroids, dtype=np.float32)
+    index = faiss.IndexFlatIP(d) if cosine else faiss.IndexFlatL2(d)
+    index.add(centroids)
+    assign = np.empty(n, dtype=np.int32)
+    dist = np.empty(n, dtype=np.float32)
+    with progress(n, f"assigning {n:,} rows to {k} clusters", show_progress) as advance:
+        for start, stop, block in iter_blocks(X, normalize=cosine):
+            D, I = index.search(block, 1)
+            assign[start:stop] = I[:, 0]
+            if cosine:
+                dist[start:stop] = np.maximum(0.0, 1.0 - D[:, 0])
+            else:
+                dist[start:stop] = np.sqrt(np.maximum(0.0, D[:, 0]))
+            advance(stop - start)
+    params = {"k": k, "metric": metric, "sample": m, "niter": int(niter), "seed": int(seed)}
+    return Clustering(centroids, assign, dist, metric, params, time.perf_counter() - t0)
+
+
+def default_k(n: int, n_classes: int | None, *, prefer_classes: bool) -> int:
+    """k ≈ number of classes when labels are known (prototypicality), else round(√N)."""
+    if prefer_classes and n_classes:
+        return max(1, min(n, n_classes))
+    return max(1, min(n, int(round(np.sqrt(n)))))

@@ -1,0 +1,204 @@
+"""Training on a kept subset, end to end: what ``prunekit data train`` does and what every cell of
+a sweep does, as one library call.
+
+``load_training_data`` reads the training (and test) data from a file or a bundled data set;
+``train_subset`` resolves the subset (a selection table, row numbers, RS2 or all the data), the
+teacher (trained on all the data, a checkpoint, or given logits), trains, and returns the model with
+its metrics — the same dictionary the CLI writes to ``<out>.metrics.json``::
+
+    from prunekit.data.train import TrainConfig, train_subset
+
+    run = train_subset("mnist5k", TrainConfig(model="cnn"), selection="selection.parquet", kd_alpha="auto")
+    run.save("student.pt")          # the checkpoint and student.pt.metrics.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from prunekit.data.train.trainer import TrainConfig, TrainResult, fit, rows_from_selection, save_checkpoint
+from prunekit.errors import ConfigError, InputError
+from prunekit.io.examples import ExampleSet
+from prunekit.params import Param
+
+__all__ = ["KD_ALPHA", "SubsetRun", "TrainingData", "load_training_data", "train_subset"]
+
+#: the distillation weight: a number, or "auto" = clip(1 − keep, 0.25, 0.9)
+KD_ALPHA = Param("kd_alpha", float, low=0.0, high=1.0, also=("auto",), default=0.0,
+                 help="Distillation weight; 'auto' = clip(1 - keep, 0.25, 0.9)")
+KD_TAU = Param("kd_tau", float, low=0.0, low_open=True, default=4.0, help="Distillation temperature")
+
+
+@dataclass
+class TrainingData:
+    """Labelled training examples, optional labelled test arrays and the number of classes."""
+
+    name: str
+    examples: ExampleSet
+    X_test: np.ndarray | None
+    y_test: np.ndarray | None
+    n_classes: int | None
+
+    @property
+    def X(self) -> np.ndarray:
+        return self.examples.embeddings
+
+    @property
+    def y(self) -> np.ndarray | None:
+        return self.examples.labels
+
+
+def load_training_data(data: str | os.PathLike, *, labels=None, test=None, test_labels=None,
+                       need_test: bool = False) -> TrainingData:
+    """Examples (+ test arrays) from a file read by ``read_examples`` or a bundled data set name
+    (whose fixed test split is used; ``test`` must then be absent). ``need_test``: a file needs
+    labelled ``test`` data (sweeps measure accuracy)."""
+    from prunekit.datasets import DATASETS, load
+    from prunekit.io import read_examples
+
+    text = str(data)
+    if not Path(text).exists() and text in DATASETS:
+        if test is not None:
+            raise InputError(f"{text} is a bundled data set with its own test split; drop --test")
+        ds = load(text)
+        if ds.X_train is None:
+            raise ConfigError(f"{text} has no features to train on")
+        return TrainingData(text, ds.train_examples(), ds.X_test, ds.y_test, len(ds.label_names))
+    if not Path(text).exists():
+        raise InputError(f"{text} is neither a file nor a bundled data set ({', '.join(DATASETS)})")
+    ex = read_examples(text, labels=labels)
+    X_test = y_test = None
+    if test is not None:
+        te = read_examples(test, labels=test_labels)
+        if te.labels is None:
+            raise InputError("test data needs labels")
+        if te.dim != ex.dim:
+            raise InputError(f"test data has {te.dim} features; training data has {ex.dim}")
+        X_test, y_test = np.asarray(te.embeddings), te.labels
+    elif need_test:
+        raise ConfigError("training on a file needs labelled test data for accuracy")
+    n_classes = ex.n_classes if ex.labels is not None else None
+    if y_test is not None and n_classes is not None:
+        n_classes = max(n_classes, int(y_test.max()) + 1)
+    return TrainingData(Path(text).name, ex, X_test, y_test, n_classes)
+
+
+@dataclass
+class SubsetRun:
+    """A trained subset model: ``result`` (model, history, steps, seconds, config) and ``metrics``
+    (the JSON-able summary: keep, subset kind, accuracy, loss, scoring/teacher/training seconds …)."""
+
+    result: TrainResult
+    metrics: dict[str, Any]
+    kept_per_class: np.ndarray | None
+
+    @property
+    def model(self):
+        return self.result.model
+
+    def save(self, out: str | os.PathLike) -> tuple[Path, Path]:
+        """Write the checkpoint to ``out`` and the metrics to ``<out>.metrics.json`` (atomically)."""
+        from prunekit.io.atomic import atomic_path
+
+        out = Path(out)
+        metrics_path = out.with_name(out.name + ".metrics.json")
+        save_checkpoint(self.result, out)
+        with atomic_path(metrics_path) as tmp:
+            tmp.write_text(json.dumps(self.metrics, indent=1))
+        return out, metrics_path
+
+
+def _alpha(kd_alpha: Any) -> float | str:
+    """``kd_alpha`` from the API or the command line ("0.5", "auto") checked by :data:`KD_ALPHA`."""
+    if kd_alpha is None:
+        return 0.0
+    if isinstance(kd_alpha, str) and kd_alpha != "auto":
+        try:
+            kd_alpha = float(kd_alpha)
+        except ValueError:
+            raise KD_ALPHA.error(kd_alpha) from None
+    return KD_ALPHA.check(kd_alpha)
+
+
+def train_subset(
+    data: TrainingData | str | os.PathLike,
+    config: TrainConfig | None = None,
+    *,
+    selection=None,
+    rows: np.ndarray | None = None,
+    rs2: float | None = None,
+    rs2_replace: bool = False,
+    rs2_balanced: bool = False,
+    kd_alpha: float | str | None = None,
+    kd_tau: float = 4.0,
+    teacher=None,
+    teacher_logits: np.ndarray | None = None,
+    teacher_model: str | None = None,
+    teacher_width: int = 1,
+    scoring_seconds: float | None = None,
+    labels=None,
+    test=None,
+    test_labels=None,
+    show_progress: bool | None = None,
+) -> SubsetRun:
+    """Train ``config`` on a subset of ``data`` and evaluate it on the test split.
+
+    The subset: ``selection`` (a selection table or its path; its scoring time is counted),
+    ``rows`` (row numbers), ``rs2`` (a fresh random fraction every epoch) or, by default, all the
+    data. Distillation: ``kd_alpha`` > 0 or ``"auto"`` with ``teacher_logits`` (N, C), a ``teacher``
+    checkpoint/callable, or — by default — a teacher trained on all the data with the student's
+    configuration (``teacher_model`` / ``teacher_width`` change its model), cached on disk.
+    ``data``: :class:`TrainingData`, a file, or a bundled data set name (``labels``, ``test``,
+    ``test_labels`` as for :func:`load_training_data`)."""
+    from prunekit.data.table import ScoreTable
+    from prunekit.data.train.kd import teacher_logits as compute_teacher
+
+    if teacher is not None and kd_alpha is None:
+        raise ConfigError("--teacher is only used for distillation: add --kd-alpha (a number or 'auto')")
+    td = data if isinstance(data, TrainingData) else load_training_data(
+        data, labels=labels, test=test, test_labels=test_labels)
+    if td.y is None:
+        raise ConfigError("training needs labels (--labels for .npy, or a label column)")
+    cfg = (config or TrainConfig()).validate()
+    if selection is not None and rs2 is not None:
+        raise ConfigError("give --selection or --rs2, not both")
+    if rows is not None and (selection is not None or rs2 is not None):
+        raise ConfigError("give one subset: selection, rows or rs2")
+    scoring = 0.0 if scoring_seconds is None else float(scoring_seconds)
+    if selection is not None:
+        table = selection if isinstance(selection, ScoreTable) else ScoreTable.read(selection)
+        rows = rows_from_selection(table, td.examples.ids)
+        if scoring_seconds is None:
+            scoring = float(sum(r.get("seconds", 0.0) for r in table.meta.get("scorers", [])))
+    alpha = _alpha(kd_alpha)  # checked before any teacher is trained
+    tinfo: dict[str, Any] = {}
+    T = None
+    if alpha != 0.0:
+        if teacher_logits is not None:
+            T = teacher_logits
+        else:
+            tcfg = TrainConfig(**{**cfg.__dict__, "model": teacher_model or cfg.model, "width": teacher_width})
+            T, tinfo = compute_teacher(td.X, td.y, teacher=teacher, config=tcfg, n_classes=td.n_classes)
+    r = fit(td.X, td.y, cfg, rows=rows, rs2_keep=rs2, rs2_replace=rs2_replace, rs2_balanced=rs2_balanced,
+            teacher_logits=T, kd_alpha=alpha, kd_tau=kd_tau, n_classes=td.n_classes, X_test=td.X_test,
+            y_test=td.y_test, show_progress=show_progress)
+    n = len(td.examples)
+    keep = rs2 if rs2 is not None else (len(rows) / n if rows is not None else 1.0)
+    # kept examples per class (index = class); RS2 draws a new subset every epoch: none
+    kept = None if rs2 is not None else np.bincount(
+        td.y if rows is None else td.y[np.asarray(rows)], minlength=int(r.config["n_classes"]))
+    metrics = {
+        "keep": keep, "subset": "rs2" if rs2 is not None else ("selection" if rows is not None else "all"),
+        "examples_per_epoch": r.examples_per_epoch, "steps": r.steps, "budget": cfg.budget,
+        "test_accuracy": r.test_accuracy, "test_loss": r.test_loss,
+        "scoring_seconds": scoring, "teacher_seconds": tinfo.get("seconds", 0.0),
+        "train_seconds": r.seconds, "kd_alpha": r.config["kd_alpha"], "kd_tau": kd_tau,
+        "config": r.config, "history": r.history,
+    }
+    return SubsetRun(r, metrics, kept)

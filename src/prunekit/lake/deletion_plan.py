@@ -1,0 +1,201 @@
+"""The deletion plan: which contained tables to delete, as a JSON file made from a scan.
+
+``make_plan`` builds the problem (``deletion_problem``: cost model, candidates), solves it
+(``deletion_solver``) and returns the plan as a JSON-able dict: the scan it came from, the cost
+model, every table considered with its costs and action, the deletions (each with the parent it is
+rebuilt from), a summary and the solver's report. ``plan_to_file`` is the ``prunekit lake plan``
+command: inputs read (``plan_inputs``), the lake's trash taken into account, the plan written.
+``load_plan``/``validate_plan`` check a plan before ``apply`` relies on it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from prunekit.errors import InputError
+from prunekit.io.atomic import atomic_path, check_writable
+from prunekit.lake.deletion_problem import CostModel, build_problem
+from prunekit.lake.deletion_solver import solve
+from prunekit.lake.model import ScanResult
+from prunekit.lake.params import (
+    DEFAULT_ACCESSES,
+    MAX_REBUILD_SECONDS,
+    SCAN_PRICE,
+    SOLVER,
+    STORAGE_PRICE,
+    THROUGHPUT,
+    TIME_LIMIT,
+)
+from prunekit.lake.plan_inputs import load_scan, read_access_csv, resolve_pins
+from prunekit.lake.trash import Echo, protected_tables, recovered, trash_root
+
+PLAN_FORMAT = "prunekit-lake-plan"
+PLAN_VERSION = 1
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def make_plan(scan: ScanResult, cost: CostModel | None = None, *,
+              accesses: Mapping[str, float] | None = None,
+              limits: Mapping[str, float] | None = None,
+              pins: Iterable[str] = (),
+              protected: Mapping[str, str] | None = None,
+              solver: str = "milp", time_limit: float = 60.0,
+              scan_source: str | Path | None = None, scan_sha256: str | None = None) -> dict[str, Any]:
+    """The plan as a JSON-able dict (see ``save_plan``).
+
+    ``pins``: names or globs that must be kept. ``protected``: tables that must be kept for a
+    reason of their own (``prunekit.lake.trash.protected_tables(root)`` gives the parents of
+    tables already in the lake's trash, which must not be deleted under their children's recipes).
+    """
+    cost = cost or CostModel()
+    known = set(scan.profiles)
+    for what, d in (("accesses", accesses or {}), ("limits", limits or {})):
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise InputError(f"{what} name tables not in the scan: {', '.join(unknown[:10])}")
+    pinned = {n: "pinned" for n in resolve_pins(pins, known)}
+    for n, why in (protected or {}).items():
+        if n in known:
+            pinned.setdefault(n, why)
+    problem = build_problem(scan, cost, accesses=accesses, limits=limits, pinned=pinned)
+    sol = solve(problem, solver, time_limit=time_limit)
+    prof = scan.profiles
+    by_pair = {(c.child, c.parent): c for c in problem.candidates}
+    deletions = []
+    for child, parent in sorted(sol.parent_of.items()):
+        k = by_pair[(child, parent)]
+        deletions.append({
+            "table": child, "parent": parent, "columns": list(k.columns), "semantics": k.semantics,
+            "duplicate": k.duplicate, "derived": k.derived,
+            "size_bytes": prof[child].size_bytes, "storage_cost": problem.storage[child],
+            "rebuild_cost": k.rebuild_cost, "access_cost": k.access_cost,
+            "rebuild_seconds": k.rebuild_seconds, "accesses": problem.accesses[child],
+        })
+    tables = {}
+    for n in problem.names:
+        p = prof[n]
+        tables[n] = {
+            "path": p.path, "format": p.format, "rows": p.rows, "size_bytes": p.size_bytes,
+            "checksum": p.checksum, "fingerprint": p.fingerprint,
+            "accesses": problem.accesses[n], "max_rebuild_seconds": problem.limits[n],
+            "pinned": problem.pinned.get(n), "storage_cost": problem.storage[n],
+            "action": "delete" if n in sol.parent_of else "keep",
+        }
+    before = problem.cost({})
+    storage_saved = sum(problem.storage[c] for c in sol.parent_of)
+    access_added = sum(by_pair[(c, p)].access_cost for c, p in sol.parent_of.items())
+    return {
+        "format": PLAN_FORMAT,
+        "version": PLAN_VERSION,
+        "created": _now(),
+        "scan": {"root": scan.root, "semantics": scan.semantics, "engine": scan.engine,
+                 "source": str(scan_source) if scan_source else None, "sha256": scan_sha256,
+                 "tables": len(prof), "edges": len(scan.edges)},
+        "cost_model": asdict(cost),
+        "tables": tables,
+        "deletions": deletions,
+        "summary": {
+            "tables_considered": len(problem.names),
+            "candidates": len(problem.candidates),
+            "edges_dropped": problem.dropped,
+            "deletions": len(deletions),
+            "bytes_considered": int(sum(problem.size_bytes.values())),
+            "bytes_freed": int(sum(problem.size_bytes[c] for c in sol.parent_of)),
+            "cost_before": before,
+            "cost_after": sol.objective,
+            "storage_saved": storage_saved,
+            "access_cost_added": access_added,
+            "savings": before - sol.objective,
+        },
+        "solver": {"name": sol.solver, "status": sol.status, "objective": sol.objective,
+                   "bound": sol.bound, "gap": sol.gap, "seconds": sol.seconds, "note": sol.note},
+    }
+
+
+def save_plan(plan: Mapping[str, Any], path: str | Path) -> Path:
+    """Write the plan JSON atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(plan, indent=1, sort_keys=False, default=str))
+    return Path(path)
+
+
+def load_plan(path: str | Path) -> dict[str, Any]:
+    """Read and validate a plan file (format, version, and the fields ``apply`` relies on)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such plan file")
+    try:
+        plan = json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{p}: not a readable plan ({exc})") from exc
+    return validate_plan(plan, str(p))
+
+
+def validate_plan(plan: Any, where: str = "plan") -> dict[str, Any]:
+    """The checks ``load_plan`` makes, for a plan given as a dict (``apply_plan`` calls it too)."""
+    p = where
+    if not isinstance(plan, Mapping) or plan.get("format") != PLAN_FORMAT:
+        raise InputError(f"{p}: not a prunekit lake plan")
+    if plan.get("version") != PLAN_VERSION:
+        raise InputError(f"{p}: plan version {plan.get('version')} (this prunekit reads {PLAN_VERSION})")
+    try:
+        root = plan["scan"]["root"]
+        tables = plan["tables"]
+        for d in plan["deletions"]:
+            for key in ("table", "parent"):
+                t = tables[d[key]]
+                missing = [f for f in ("path", "checksum", "format", "size_bytes") if f not in t]
+                if missing:
+                    raise InputError(f"{p}: table {d[key]} lacks {', '.join(missing)}")
+        deleted = {d["table"] for d in plan["deletions"]}
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"{p}: plan is missing a field ({exc})") from exc
+    bad = sorted(d["table"] for d in plan["deletions"] if d["parent"] in deleted)
+    if bad:
+        raise InputError(f"{p}: plan rebuilds {', '.join(bad)} from tables it also deletes")
+    if not root:
+        raise InputError(f"{p}: plan has no lake root")
+    return dict(plan)
+
+
+def plan_to_file(scan: str | Path, out: str | Path, *, access: str | Path | None = None,
+                 pins: Iterable[str] = (), solver: str = SOLVER.default,
+                 time_limit: float = TIME_LIMIT.default,
+                 storage_price_per_gb_month: float = STORAGE_PRICE.default,
+                 scan_price_per_gb: float = SCAN_PRICE.default,
+                 throughput_mb_per_s: float = THROUGHPUT.default,
+                 default_accesses: float = DEFAULT_ACCESSES.default,
+                 max_rebuild_seconds: float | None = MAX_REBUILD_SECONDS.default,
+                 echo: Echo | None = None) -> dict[str, Any]:
+    """The ``prunekit lake plan`` command: the plan of the scan at ``scan`` (a scan folder or its
+    ``containment.json``), written to ``out`` and returned.
+
+    ``access``: CSV ``table,accesses[,max_rebuild_seconds]``. When the lake has a trash, its lock is
+    taken, an interrupted command recovered (``echo`` gets a line per table) and the parents of the
+    tables in the trash are kept (``protected_tables``). Every parameter is checked before anything
+    is read.
+    """
+    cost = CostModel(storage_price_per_gb_month=storage_price_per_gb_month, scan_price_per_gb=scan_price_per_gb,
+                     throughput_mb_per_s=throughput_mb_per_s, default_accesses=default_accesses,
+                     max_rebuild_seconds=max_rebuild_seconds)
+    SOLVER.check(solver)
+    TIME_LIMIT.check(time_limit)
+    check_writable(out)
+    result, source, sha = load_scan(scan)
+    accesses, limits = read_access_csv(access, result.profiles) if access else ({}, {})
+    protected: dict[str, str] = {}
+    root = Path(result.root)
+    if trash_root(root).is_dir():
+        with recovered(root, echo):
+            protected = protected_tables(root)
+    plan = make_plan(result, cost, accesses=accesses, limits=limits, pins=pins, protected=protected,
+                     solver=solver, time_limit=time_limit, scan_source=source, scan_sha256=sha)
+    save_plan(plan, out)
+    return plan
