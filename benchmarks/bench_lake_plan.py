@@ -69,14 +69,15 @@ def synthetic_scan(n: int, seed: int = 0):
 
 
 def bench_plan(n: int) -> dict:
-    from prunekit.lake import plan as lp
+    from prunekit.lake.deletion_problem import CostModel, build_problem
+    from prunekit.lake.deletion_solver import solve, solve_greedy
 
     scan, accesses = synthetic_scan(n)
     t0 = time.perf_counter()
-    problem = lp.build_problem(scan, lp.CostModel(), accesses=accesses)
+    problem = build_problem(scan, CostModel(), accesses=accesses)
     t_build = time.perf_counter() - t0
-    milp = lp.solve(problem, "milp", time_limit=300)
-    greedy = lp.solve_greedy(problem, with_bound=False)
+    milp = solve(problem, "milp", time_limit=300)
+    greedy = solve_greedy(problem, with_bound=False)
     return {"tables": n, "edges": len(scan.edges), "candidates": len(problem.candidates),
             "build_s": round(t_build, 3), "milp_s": round(milp.seconds, 3), "milp_status": milp.status,
             "milp_solver": milp.solver, "milp_deletions": len(milp.parent_of),
@@ -88,7 +89,9 @@ def bench_recipe(rows: int, seed: int = 0) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from prunekit.lake.recipe import build_recipe, rebuild, table_difference, write_like
+    from prunekit.lake.exact import table_difference
+    from prunekit.lake.recipe import build_recipe, rebuild
+    from prunekit.lake.table_layout import write_like
     from prunekit.lake.tableio import read_table
 
     rng = np.random.default_rng(seed)

@@ -41,8 +41,8 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from prunekit.datasets import load
+    from prunekit.nn import make_model
     from prunekit.sparse.methods import make_sparsifier
-    from prunekit.sparse.models import make_model
 
     ds = load("mnist5k")
     X = torch.as_tensor(ds.X_train.copy())

@@ -178,7 +178,7 @@ def test_unknown_scorer_lists_valid_names(mixture):
 @pytest.mark.parametrize("name", NAMES)
 def test_k_larger_than_n(name):
     ex = from_arrays(np.random.default_rng(0).normal(size=(12, 8)).astype(np.float32))
-    if "k" in SCORERS[name].defaults:
+    if "k" in SCORERS[name].spec:
         with pytest.raises(InputError, match="larger than the number of examples"):
             score(ex, name, k=13)
         with pytest.raises(ConfigError, match="k must be an integer ≥ 1"):
@@ -202,7 +202,7 @@ def test_errors_are_prunekit_errors_not_crashes(name):
     for what, X in cases.items():
         ex = from_arrays(X)
         try:
-            table = score(ex, name, k=1) if "k" in SCORERS[name].defaults else score(ex, name)
+            table = score(ex, name, k=1) if "k" in SCORERS[name].spec else score(ex, name)
         except PrunekitError:
             continue
         for col, values in table.scores.items():
@@ -215,12 +215,12 @@ def test_zero_row_with_cosine(name):
     X = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
     X[11] = 0.0
     cls = SCORERS[name]
-    if cls.uses_clustering and cls.defaults.get("metric") == "cosine":
+    if cls.uses_clustering and cls.spec.defaults().get("metric") == "cosine":
         with pytest.raises(InputError, match="row 11 .*all zeros"):
             score(from_arrays(X), name, k=3)
     else:
         # labels too, for the scorers that train proxy models
-        params = {**params_for(name), **({"k": 3} if "k" in cls.defaults else {})}
+        params = {**params_for(name), **({"k": 3} if "k" in cls.spec else {})}
         table = score(from_arrays(X, labels=np.arange(30) % 3), name, **params)
         assert all(np.isfinite(v).all() for v in table.scores.values())
 
@@ -229,7 +229,7 @@ def test_zero_row_with_cosine(name):
 def test_wrongly_typed_parameters(name, mixture):
     """Every declared parameter given a value of the wrong kind fails as a PrunekitError (the CLI
     prints it as one line), never as a TypeError/ValueError from deep inside."""
-    for param in SCORERS[name].defaults:
+    for param in SCORERS[name].spec.names():
         for bad in ("not-a-value", [1, 2], -1):
             with pytest.raises(PrunekitError):
                 score(mixture, name, **{**params_for(name), param: bad})

@@ -32,7 +32,7 @@ def params_for(name: str, **over) -> dict:
 
 def no_cutoff(name: str) -> dict:
     """Parameters that let a selector keep everything (no hard cutoff / offset)."""
-    return params_for(name, **({"beta": 0.0} if "beta" in SELECTORS[name].defaults else {}))
+    return params_for(name, **({"beta": 0.0} if "beta" in SELECTORS[name].spec else {}))
 
 
 def do_select(table, name, *, keep=None, count=None, seed=0, dedup=False, **over):
@@ -124,7 +124,7 @@ def test_unknown_selector_lists_valid_names(scored_table):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_unknown_score_column_lists_columns(name, scored_table):
-    if "score" not in SELECTORS[name].defaults:
+    if "score" not in SELECTORS[name].spec:
         pytest.skip("selector takes no score column")
     with pytest.raises(InputError, match="no score column 'nope'.*prototypicality"):
         do_select(scored_table, name, keep=0.3, score="nope")
@@ -183,7 +183,7 @@ def imbalanced_table(scores=None) -> ScoreTable:
                       meta={"directions": {"s": "difficulty"}})
 
 
-BALANCED = [n for n in NAMES if "balance" in SELECTORS[n].defaults]
+BALANCED = [n for n in NAMES if "balance" in SELECTORS[n].spec]
 
 
 @pytest.mark.parametrize("name", BALANCED)
@@ -302,7 +302,7 @@ def test_wrongly_typed_parameters(name, scored_table):
     """Every declared parameter given a value of the wrong kind fails as a PrunekitError."""
     from prunekit.errors import PrunekitError
 
-    for param in SELECTORS[name].defaults:
+    for param in SELECTORS[name].spec.names():
         for bad in ("not-a-value", [1, 2]):
             with pytest.raises(PrunekitError):
                 do_select(scored_table, name, keep=0.3, **{param: bad})

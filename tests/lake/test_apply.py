@@ -15,10 +15,11 @@ import pytest
 
 from _planted_plan import CHILDREN, planted, scan_of, snapshot
 from prunekit.cli import main
-from prunekit.lake import plan as lp
-from prunekit.lake.apply import (Journal, PlanMismatch, apply_plan, entry_dir, lake_lock, lake_state,
-                                 protected_tables)
-from prunekit.lake.recipe import Recipe, table_difference
+from prunekit.lake import deletion_plan as lp
+from prunekit.lake.apply import PlanMismatch, apply_plan
+from prunekit.lake.exact import table_difference
+from prunekit.lake.recipe import Recipe
+from prunekit.lake.trash import Journal, entry_dir, lake_lock, lake_state, protected_tables
 from prunekit.lake.tableio import file_checksum, read_table
 
 RUN = "import sys; from prunekit.cli import main; sys.exit(main(sys.argv[1:]))"

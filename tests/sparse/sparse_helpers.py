@@ -7,7 +7,7 @@ from torch import nn
 
 
 def lenet300(seed: int = 0, dim: int = 784, n_classes: int = 10) -> nn.Module:
-    from prunekit.sparse.models import make_model
+    from prunekit.nn import make_model
 
     return make_model("lenet300", dim, n_classes, seed=seed)
 

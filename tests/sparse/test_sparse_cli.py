@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from prunekit.cli import main
-from prunekit.sparse.train import load_checkpoint
+from prunekit.nn import load_checkpoint
+from prunekit.sparse import MaskManager
+from prunekit.sparse.train import TRAIN_SPARSE_PARAMS
 
 
 def run(args, capsys):
@@ -23,14 +25,14 @@ def test_train_and_report_smoke_on_digits(tmp_path, capsys):
     assert code == 0, err
     assert "test accuracy" in out and "density 0.1000" in out
     c = load_checkpoint(ck)
-    assert c["config"]["method"] == "rigl" and c["config"]["seed"] == 1 and c["config"]["epochs"] == 1
-    assert c["config"]["data"] == "digits" and c["metrics"]["steps"] == 12  # ceil(1437 / 128)
-    mm = c["mask_manager"]
+    assert c.config["method"] == "rigl" and c.config["seed"] == 1 and c.config["epochs"] == 1
+    assert c.config["data"] == "digits" and c.metrics["steps"] == 12  # ceil(1437 / 128)
+    mm = MaskManager.from_state_dict(c.model, c.masks)
     assert mm.density() == pytest.approx(0.1, abs=1e-4)
     for n, m in mm.masks.items():  # the checkpoint's weights hold exact zeros where masked
-        assert torch.all(c["model"].get_parameter(n)[~m] == 0)
-    assert 0.0 <= c["metrics"]["test_accuracy"] <= 1.0
-    assert any(e["event"] == "regrow" for e in c["events"])
+        assert torch.all(c.model.get_parameter(n)[~m] == 0)
+    assert 0.0 <= c.metrics["test_accuracy"] <= 1.0
+    assert any(e["event"] == "regrow" for e in c.events)
 
     png = tmp_path / "r.png"
     code, out, err = run(["sparse", "report", ck, "--png", png], capsys)
@@ -48,20 +50,24 @@ def test_train_cnn_on_8x8_digits(tmp_path, capsys):
     assert code == 0 and "conv1" in out and "Conv2d" in out
 
 
+P = TRAIN_SPARSE_PARAMS
+
+
 @pytest.mark.parametrize("args, message", [
-    (["--sparsity", 1.0], "sparsity must be in [0, 1)"),
-    (["--sparsity", -0.5], "sparsity must be in [0, 1)"),
-    (["--method", "granett"], "unknown method 'granett'"),
+    (["--sparsity", 1.0], str(P["sparsity"].error(1.0))),
+    (["--sparsity", -0.5], str(P["sparsity"].error(-0.5))),
+    (["--method", "granett"], str(P["method"].error("granett"))),
     (["--model", "lenet5"], "lenet5 is defined for 28×28 images"),
-    (["--model", "resnet"], "unknown model 'resnet'"),
-    (["--data", "cifar"], "unknown data set 'cifar'"),
-    (["--epochs", 0], "epochs must be a positive integer"),
-    (["--lr", 0], "learning rate must be a positive number"),
-    (["--delta-t", 0], "delta_t"),
+    (["--model", "resnet"], str(P["model"].error("resnet"))),
+    (["--data", "cifar"], str(P["data"].error("cifar"))),
+    (["--epochs", 0], str(P["epochs"].error(0))),
+    (["--lr", 0], str(P["lr"].error(0.0))),
+    (["--delta-t", 0], str(P["delta_t"].error(0))),
+    (["--batch-size", -3], str(P["batch_size"].error(-3))),
     (["--device", "tpu"], "unknown device"),
     (["--include", "conv*"], "name filter include=['conv*'] matched none of the Linear/Conv1d/Conv2d/Conv3d layers (fc1, fc2, fc3)"),
     (["--exclude", "fc*"], "excluded every"),
-    (["--method", "dense", "--dense-first-last"], "--method dense has none"),
+    (["--method", "dense", "--dense-first-last"], "method 'dense' has none"),
 ])
 def test_train_bad_input_exit_2_one_line(tmp_path, capsys, args, message):
     ck = tmp_path / "x.pt"
@@ -70,6 +76,19 @@ def test_train_bad_input_exit_2_one_line(tmp_path, capsys, args, message):
     assert err.startswith("error: ") and err.strip().count("\n") == 0, err
     assert message in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_train_help_lists_valid_values_and_defaults(capsys):
+    code, out, _ = run(["sparse", "train", "--help"], capsys)
+    assert code == 0
+    text = " ".join(out.replace("│", " ").split())  # Rich wraps the help into a box
+    for name in ("lenet300", "lenet5", "smallcnn", "mnist5k", "digits", "optdigits", "penbased",
+                 "dense", "magnitude_layer", "granet_s2s", "lth"):
+        assert f"'{name}'" in text, name
+    assert "rotten_tomatoes" not in text  # its features need an embedding model run
+    for fragment in ("default: lenet300", "default: granet", "default: 0.9", "default: 0.1", "default: 100",
+                     "an integer ≥ 1", "a number in [0, 1)"):
+        assert fragment in text, fragment
 
 
 def test_bad_paths_exit_2(tmp_path, capsys):
@@ -84,7 +103,7 @@ def test_bad_paths_exit_2(tmp_path, capsys):
     other = tmp_path / "other.pt"
     torch.save({"state_dict": {}}, other)
     code, _, err = run(["sparse", "report", other], capsys)
-    assert code == 2 and "not a prunekit sparse checkpoint" in err
+    assert code == 2 and "not a prunekit checkpoint" in err
 
 
 def test_layer_selection_and_foreign_masks(tmp_path, capsys):
@@ -93,15 +112,15 @@ def test_layer_selection_and_foreign_masks(tmp_path, capsys):
                           "--epochs", 1, "--dense-first-last", "-q", "-o", ck], capsys)
     assert code == 0, err
     c = load_checkpoint(ck)
-    assert c["mask_manager"].names == ["fc2.weight"]  # fc1 and fc3 kept dense
+    assert MaskManager.from_state_dict(c.model, c.masks).names == ["fc2.weight"]  # fc1 and fc3 kept dense
+    assert c.config["method_options"] == {"dense_first_last": True}
     code, out, err = run(["sparse", "report", ck], capsys)
     assert code == 0 and "fc1" in out  # dense layers are still reported
     # a checkpoint whose masks were made for another model: one readable line, exit 2
-    from prunekit.sparse import MaskManager
-    from prunekit.sparse.models import make_model
+    from prunekit.nn import make_model
 
     payload = torch.load(ck, weights_only=True)
-    payload["masks"] = MaskManager(make_model("lenet300", 784)).state_dict()
+    payload["masks"] = MaskManager(make_model("lenet300", 784, 10)).state_dict()
     torch.save(payload, ck)
     code, out, err = run(["sparse", "report", ck], capsys)
     assert code == 2 and "made for a different model" in err and err.count("\n") == 1

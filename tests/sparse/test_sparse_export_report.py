@@ -9,7 +9,7 @@ from torch import nn
 
 from prunekit.errors import ConfigError, InputError
 from prunekit.sparse import MaskManager, layer_report, plot_report, report_totals, sparse_state_dict, to_torch_prune
-from prunekit.sparse.models import make_model
+from prunekit.nn import make_model
 
 from sparse_helpers import lenet300
 

@@ -7,28 +7,38 @@ from typing import List, Optional
 
 import typer
 
-from prunekit.cli._common import console
+from prunekit.cli._common import console, option
+from prunekit.sparse.train import TRAIN_SPARSE_PARAMS
 
 app = typer.Typer(help="Network weights: sparse training (GraNet and baselines) and reports.",
                   no_args_is_help=True)
+
+# The command trains at a higher peak learning rate than the library default (0.05), and always
+# passes a ΔT (the library also takes None: each method's own).
+_P = TRAIN_SPARSE_PARAMS.replace(lr={"default": 0.1}, delta_t={"none_means": None})
+
+
+def _opt(name: str, *flags: str):
+    """The option of the declared parameter ``name`` (help: meaning, valid values, default)."""
+    return option(_P[name], *flags)
 
 
 @app.command("train")
 def train_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Checkpoint to write (.pt): weights (masked ones exactly 0), masks, metadata."),
-    model: str = typer.Option("lenet300", "--model", "-m", help="lenet300 (LeNet-300-100), lenet5 (28×28 input) or smallcnn (square input)."),
-    data: str = typer.Option("mnist5k", help="Bundled data set: mnist5k, digits (8×8), optdigits, penbased."),
-    method: str = typer.Option("granet", help="dense, magnitude, magnitude_layer, random, snip, gmp, granet, granet_s2s, rigl, set, lth."),
-    sparsity: float = typer.Option(0.9, help="Fraction of the Linear/Conv weights removed at the end, in [0, 1)."),
-    epochs: int = typer.Option(10, help="Training epochs."),
-    lr: float = typer.Option(0.1, help="Peak learning rate (SGD, momentum 0.9, cosine decay)."),
-    batch_size: int = typer.Option(128, help="Batch size."),
-    delta_t: int = typer.Option(100, help="Optimizer steps between mask updates (gmp, granet, rigl, set)."),
+    model: str = _opt("model", "--model", "-m"),
+    data: str = _opt("data"),
+    method: str = _opt("method"),
+    sparsity: float = _opt("sparsity"),
+    epochs: int = _opt("epochs"),
+    lr: float = _opt("lr"),
+    batch_size: int = _opt("batch_size"),
+    delta_t: int = _opt("delta_t"),
     include: Optional[List[str]] = typer.Option(None, help="Sparsify only layers matching this glob (module or parameter name, e.g. 'fc*'); repeatable."),
     exclude: Optional[List[str]] = typer.Option(None, help="Keep layers matching this glob dense; repeatable."),
-    dense_first_last: bool = typer.Option(False, "--dense-first-last", help="Keep the first and last layers dense."),
-    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
-    seed: int = typer.Option(0, help="Random seed (initialisation, batch order, masks)."),
+    dense_first_last: bool = _opt("dense_first_last", "--dense-first-last"),
+    device: str = _opt("device"),
+    seed: int = _opt("seed"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train a built-in model with a sparse method; prints test accuracy and density and writes a
@@ -38,20 +48,12 @@ def train_cmd(
 
         prunekit sparse train --model lenet300 --method granet --sparsity 0.95 --epochs 20 -o lenet.pt
     """
-    from prunekit.errors import ConfigError
-    from prunekit.io.atomic import check_writable
-    from prunekit.sparse.train import save_checkpoint, train_sparse
+    from prunekit.sparse.train import train_sparse
 
-    check_writable(out)
-    selection = {k: v for k, v in (("include", include), ("exclude", exclude)) if v}
-    if dense_first_last:
-        selection["dense_first_last"] = True
-    if selection and method == "dense":
-        raise ConfigError("--include/--exclude/--dense-first-last choose layers to sparsify; --method dense has none")
     run = train_sparse(model, data, method=method, sparsity=sparsity, epochs=epochs, seed=seed, lr=lr,
-                       batch_size=batch_size, delta_t=delta_t, device=device, method_options=selection or None,
-                       show_progress=False if quiet else None)
-    save_checkpoint(run, out)
+                       batch_size=batch_size, delta_t=delta_t, include=include, exclude=exclude,
+                       dense_first_last=dense_first_last, device=device, show_progress=False if quiet else None,
+                       out=out)
     sp = run.sparsifier
     kept = f"{sum(sp.masks.nonzeros().values()):,} of {sp.masks.numel():,} weights" if sp is not None else "dense"
     console.print(f"{method} {model} on {data}: test accuracy {100 * run.test_accuracy:.2f}%, "
@@ -69,24 +71,13 @@ def report_cmd(
 
         prunekit sparse report lenet.pt --png lenet.png
     """
-    import torch
+    from prunekit.sparse.sparsity_report import checkpoint_report, print_report
 
-    from prunekit.io.atomic import check_writable
-    from prunekit.sparse.report import layer_report, plot_report, print_report, report_totals
-    from prunekit.sparse.train import load_checkpoint
-
-    if png is not None:
-        check_writable(png)
-    ck = load_checkpoint(checkpoint)
-    cfg, met = ck["config"], ck["metrics"]
-    rows = layer_report(ck["model"], ck["mask_manager"], torch.zeros(1, int(cfg["dim"])))
-    title = (f"{cfg['method']} {cfg['model']} on {cfg['data']}, sparsity target {cfg['sparsity']}, "
-             f"test accuracy {100 * met['test_accuracy']:.2f}%")
-    print_report(rows, title=title, console=console)
-    tot = report_totals(rows)
+    rep = checkpoint_report(checkpoint, png)
+    print_report(rep.rows, title=rep.title, console=console)
+    tot = rep.totals
     if tot["flops_fraction"] is not None:
         console.print(f"theoretical forward FLOPs per example: {tot['flops']:,} of {tot['flops_dense']:,} dense "
                       f"({100 * tot['flops_fraction']:.1f}%); dense kernels run at the dense cost")
-    if png is not None:
-        plot_report(rows, png, title=f"{cfg['method']} {cfg['model']}")
-        console.print(f"plot → {png}")
+    if rep.png is not None:
+        console.print(f"plot → {rep.png}")

@@ -13,7 +13,7 @@ its components declare → its :class:`~prunekit.params.Param` (``Registry.param
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from prunekit.errors import ConfigError
 from prunekit.params import Param, Spec
@@ -53,23 +53,29 @@ class Component:
         return f"{type(self).__name__}({args})"
 
 
-class Registry(dict):
+C = TypeVar("C", bound=Component)
+
+
+class Registry(dict[str, type[C]], Generic[C]):
     """name → component class, in registration order; ``kind`` names them in messages."""
 
     def __init__(self, kind: str) -> None:
         super().__init__()
         self.kind = kind
 
-    def register(self, cls: type) -> type:
+    def register(self, cls: type[C]) -> type[C]:
+        """Class decorator: file ``cls`` under ``cls.name``."""
         self[cls.name] = cls
         return cls
 
-    def lookup(self, name: str) -> type:
+    def lookup(self, name: str) -> type[C]:
+        """The class registered as ``name``; ``ConfigError`` listing the valid names otherwise."""
         if name not in self:
             raise ConfigError(f"unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(sorted(self))}")
         return self[name]
 
-    def make(self, name: str, **params: Any) -> Any:
+    def make(self, name: str, **params: Any) -> C:
+        """A ``name`` component holding ``params`` (unknown parameter names refused)."""
         return self.lookup(name)(**params)
 
     def params(self) -> dict[str, Param]:
@@ -89,5 +95,6 @@ class Registry(dict):
             ranked = sorted(by_param.items(), key=lambda kv: -len(kv[1]))  # stable: ties by declaration
             main = ranked[0][0]
             others = [f"{', '.join(users)}: {p.describe()}, default {p.default_text()}" for p, users in ranked[1:]]
-            out[name] = dataclasses.replace(main, help="; ".join([main.help.rstrip("."), *others])) if others else main
+            meaning = [main.help.rstrip(".")] if main.help else []
+            out[name] = dataclasses.replace(main, help="; ".join(meaning + others)) if others else main
         return out

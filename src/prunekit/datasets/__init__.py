@@ -43,6 +43,10 @@ from typing import Any, Callable
 import numpy as np
 
 from prunekit.errors import ConfigError, InputError, MissingDependencyError
+from prunekit.params import Param
+
+#: rows kept of each split (quick tests and demos)
+LIMIT = Param("limit", int, low=1, default=None, none_means="all rows")
 from prunekit.io.examples import ExampleSet
 
 __all__ = [
@@ -216,8 +220,7 @@ def load_rotten_tomatoes(
     and demos; the split itself is unchanged). ``show_progress``: None shows the embedding bar
     when stderr is a terminal.
     """
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ConfigError(f"limit must be a positive integer or None, got {limit!r}")
+    LIMIT.check(limit)
     texts, y = _rotten_tomatoes_rows()
     tr, te = _split_indices(y, 0.2)
     if limit is not None:

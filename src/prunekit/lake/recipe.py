@@ -35,6 +35,7 @@ from prunekit.lake import tableio
 from prunekit.lake._crash import crash_point
 from prunekit.lake.errors import RecipeError
 from prunekit.lake.exact import content_digest, exact_form, forms_equal, show_value
+from prunekit.lake.jsonfile import read_json
 from prunekit.lake.model import normalise_name
 from prunekit.lake.params import SEMANTICS_PARAM
 from prunekit.lake.row_matching import match_positions
@@ -122,12 +123,7 @@ class Recipe:
 
         folder = Path(folder)
         jp = folder / RECIPE_JSON
-        if not jp.exists():
-            raise RecipeError(f"{folder}: no {RECIPE_JSON}")
-        try:
-            meta = json.loads(jp.read_text())
-        except (OSError, ValueError) as exc:
-            raise RecipeError(f"{jp}: not a readable recipe ({exc})") from exc
+        meta = read_json(jp, "recipe", missing=f"{folder}: no {RECIPE_JSON}", error=RecipeError)
         if meta.get("format") != RECIPE_FORMAT or meta.get("version") != RECIPE_VERSION:
             raise RecipeError(f"{jp}: not a prunekit recipe version {RECIPE_VERSION}")
         pp = folder / meta["positions"]["file"]

@@ -30,8 +30,10 @@ from prunekit.errors import ConfigError, InputError
 from prunekit.lake.catalog import Catalog, scan_catalog
 from prunekit.lake.closure import ContainmentSet, duplicate_groups, transitive_closure
 from prunekit.lake.model import Edge, ScanResult, Skipped, StageReport, TableProfile
+from prunekit.lake.params import ENGINE, MIN_COLUMNS, SAMPLE_ROWS, SEED, SEMANTICS_PARAM, WORKERS
 from prunekit.lake.schema_graph import schema_candidates
 from prunekit.lake.stats import stats_prune
+from prunekit.lake.trash import Echo, recover_if_interrupted
 from prunekit.lake.verify import (
     DEFAULT_SAMPLE,
     TableStore,
@@ -43,7 +45,6 @@ from prunekit.lake.verify import (
 )
 
 Pair = tuple[str, str]
-SEMANTICS = ("bag", "set")
 
 
 @dataclass
@@ -61,13 +62,17 @@ class Trace:
     unreadable: dict[str, str] = field(default_factory=dict)
 
 
-def _check_options(semantics: str, sample_rows: int, min_columns: int) -> None:
-    if semantics not in SEMANTICS:
-        raise ConfigError(f"semantics must be 'bag' or 'set', got {semantics!r}")
-    if not isinstance(sample_rows, (int, np.integer)) or sample_rows < 1:
-        raise ConfigError(f"sample_rows must be an integer >= 1, got {sample_rows!r}")
-    if not isinstance(min_columns, (int, np.integer)) or min_columns < 1:
-        raise ConfigError(f"min_columns must be an integer >= 1, got {min_columns!r}")
+def _check_options(semantics: str, sample_rows: int, min_columns: int, seed: int, engine: str,
+                   verifier=None, workers: int | None = None) -> None:
+    """Every option checked against its declaration (``lake.params``), before any work; ``engine``
+    only when no ``verifier`` is given (the scan makes its own)."""
+    SEMANTICS_PARAM.check(semantics)
+    SAMPLE_ROWS.check(sample_rows)
+    MIN_COLUMNS.check(min_columns)
+    SEED.check(seed)
+    WORKERS.check(workers)
+    if verifier is None:
+        ENGINE.check(engine)
 
 
 def find_containment(catalog: Catalog, *, semantics: str = "bag", engine: str = "duckdb",
@@ -82,7 +87,7 @@ def find_containment(catalog: Catalog, *, semantics: str = "bag", engine: str = 
     the edge set is the same, no edge is ``derived``). Tables that became unreadable since they
     were profiled are moved from the profiles to ``skipped``.
     """
-    _check_options(semantics, sample_rows, min_columns)
+    _check_options(semantics, sample_rows, min_columns, seed, engine, verifier)
     profiles = catalog.profiles
     trace = Trace()
     stages: list[StageReport] = []
@@ -238,9 +243,12 @@ def scan_traced(root: str | Path, *, semantics: str = "bag", engine: str = "duck
                 cache: str | Path | bool | None = None, sample_rows: int = DEFAULT_SAMPLE,
                 seed: int = 0, min_columns: int = 2, skip_implied: bool = True,
                 workers: int | None = None, verifier=None, memory_bytes: int = 1 << 30,
-                show_progress: bool | None = None) -> tuple[ScanResult, Trace]:
+                show_progress: bool | None = None, echo: Echo | None = None) -> tuple[ScanResult, Trace]:
     """``scan`` that also returns the per-pair ``Trace``."""
-    _check_options(semantics, sample_rows, min_columns)
+    _check_options(semantics, sample_rows, min_columns, seed, engine, verifier, workers)
+    # An interrupted apply/restore/purge leaves half-moved tables: finish or roll them back first,
+    # so the scan sees every table where it belongs.
+    recover_if_interrupted(root, echo)
     catalog = scan_catalog(root, cache=cache, workers=workers, show_progress=show_progress)
     return find_containment(catalog, semantics=semantics, engine=engine, sample_rows=sample_rows,
                             seed=seed, min_columns=min_columns, skip_implied=skip_implied,
@@ -253,9 +261,28 @@ def scan(root: str | Path, **options) -> ScanResult:
     Options: ``semantics`` ("bag": multiplicities must fit, like ``EXCEPT ALL``; or "set"),
     ``engine`` ("duckdb" or "spark"), ``cache`` (profile cache: default ``root/.prunekit``; a
     path; or False), ``sample_rows`` (k, default 691), ``seed``, ``min_columns`` (narrow children:
-    see ``schema_graph``; default 2), ``skip_implied``, ``workers``, ``show_progress``.
+    see ``schema_graph``; default 2), ``skip_implied``, ``workers``, ``show_progress``, ``echo``
+    (gets a line per table an interrupted lake command left and the scan recovered first, under
+    the lake's lock).
     """
     return scan_traced(root, **options)[0]
+
+
+def scan_to_folder(root: str | Path, out: str | Path, *, engine: str = ENGINE.default,
+                   semantics: str = SEMANTICS_PARAM.default, cache: str | Path | bool | None = None,
+                   sample_rows: int = SAMPLE_ROWS.default, min_columns: int = MIN_COLUMNS.default,
+                   seed: int = SEED.default, graph: bool = True, show_progress: bool | None = None,
+                   echo: Echo | None = None) -> tuple[ScanResult, dict[str, Path]]:
+    """The ``prunekit lake scan`` command: ``scan`` (an interrupted lake command recovered first)
+    and ``write_outputs`` into ``out``; returns the result and the paths written. Every option is
+    checked before the lake is touched."""
+    _check_options(semantics, sample_rows, min_columns, seed, engine)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder")
+    result, _ = scan_traced(root, semantics=semantics, engine=engine, cache=cache, sample_rows=sample_rows,
+                            min_columns=min_columns, seed=seed, show_progress=show_progress, echo=echo)
+    return result, write_outputs(result, out, graph=graph)
 
 
 # --- outputs -----------------------------------------------------------------------------------

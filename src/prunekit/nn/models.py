@@ -30,9 +30,12 @@ The two families differ in more than their layers, and each pillar trains its ow
   initialisation drawn under ``torch.random.fork_rng`` after ``torch.manual_seed(seed)`` (the
   global random state is left as it was).
 
-``cnn`` and ``smallcnn`` are the same architecture at ``width=1`` but **not** the same model: the
-layer names (``body.0`` … ``head`` vs ``conv1`` … ``fc2``) and the initialisation differ, so the same
-seed gives different weights and their state_dicts do not load into each other.
+``cnn`` and ``smallcnn`` are the same architecture at ``width=1`` but **not** the same model: their
+layer names differ (``body.0, body.3, body.7, head`` vs ``conv1, conv2, fc1, fc2``), so their
+state_dicts do not load into each other, and so does the initialisation: for the same seed both
+draw the same uniform numbers, so the biases are equal but every ``cnn`` weight is √3 times the
+``smallcnn`` one (variance 1/fan_in vs PyTorch's 1/(3·fan_in)); ``cnn`` also has ``features``/``head``
+and ``width``. Trained numbers of one do not carry over to the other.
 """
 
 from __future__ import annotations
@@ -55,7 +58,6 @@ class ModelInfo:
     default weights; :func:`make_model` seeds them as ``init`` says."""
 
     family: str  # "data" or "sparse": which pillar trains it (see the module docstring)
-    summary: str
     width: bool  # takes a width multiplier
     init: str  # "generator": LeCun-uniform from a private generator; "torch": default init under fork_rng
     build: Callable[[int, int, int], Any]
@@ -196,14 +198,12 @@ def _smallcnn(dim, n_classes, width):
 
 #: every model, by name (see the module docstring for what each is and how the families differ)
 MODELS: dict[str, ModelInfo] = {
-    "mlp": ModelInfo("data", "MLP D→256w→128w→classes", True, "generator", _mlp),
-    "cnn": ModelInfo("data", "small CNN for square images (same layers as smallcnn, data init)", True,
-                     "generator", _cnn),
-    "linear": ModelInfo("data", "linear probe D→classes", False, "generator", _linear),
-    "lenet300": ModelInfo("sparse", "LeNet-300-100", False, "torch", _lenet300),
-    "lenet5": ModelInfo("sparse", "LeNet-5 (28×28 input)", False, "torch", _lenet5),
-    "smallcnn": ModelInfo("sparse", "small CNN for square images (same layers as cnn, torch init)", False,
-                          "torch", _smallcnn),
+    "mlp": ModelInfo("data", width=True, init="generator", build=_mlp),
+    "cnn": ModelInfo("data", width=True, init="generator", build=_cnn),
+    "linear": ModelInfo("data", width=False, init="generator", build=_linear),
+    "lenet300": ModelInfo("sparse", width=False, init="torch", build=_lenet300),
+    "lenet5": ModelInfo("sparse", width=False, init="torch", build=_lenet5),
+    "smallcnn": ModelInfo("sparse", width=False, init="torch", build=_smallcnn),
 }
 
 #: the models prunekit.data trains (features(x) + head, width, generator init)

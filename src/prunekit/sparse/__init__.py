@@ -1,8 +1,11 @@
 """Network weights: masks, layer densities, schedules and sparse-training methods (GraNet and
 baselines), PERP retraining, export and per-layer reports.
 
-Layers, lowest first: ``density``/``schedules``/``criteria`` (pure functions) → ``masks``
-(:class:`MaskManager`) → ``methods`` (sparsifiers) → ``train``/``callback`` (loops) → CLI.
+Layers, lowest first: ``params`` (every scalar parameter, declared once) and
+``density``/``schedules``/``criteria`` (pure functions) → ``masks`` (:class:`MaskManager`) →
+``methods`` (sparsifiers) → ``train``/``callback`` (loops), ``sparsity_report`` → CLI. Models,
+devices, evaluation and checkpoints come from :mod:`prunekit.nn`, shared with ``prunekit.data``
+(which this package never imports).
 
 Use in any loop (the sparsifier reads the dense gradients of the step)::
 
@@ -25,7 +28,8 @@ from prunekit.sparse.export import sparse_state_dict, to_torch_prune
 from prunekit.sparse.masks import MaskManager, prunable_weights
 from prunekit.sparse.methods import METHODS, ORDER_HINT, Sparsifier, make_sparsifier
 from prunekit.sparse.perp import perp_merge, perp_prepare, trainable_fraction
-from prunekit.sparse.report import layer_report, plot_report, print_report, report_totals
+from prunekit.sparse.sparsity_report import (checkpoint_report, layer_report, plot_report, print_report,
+                                             report_totals)
 from prunekit.sparse.schedules import (CosineDecay, CubicSchedule, cosine_decay, cubic_sparsity, lth_rounds,
                                        prune_steps)
 
@@ -35,7 +39,7 @@ __all__ = [
     "METHODS", "ORDER_HINT", "Sparsifier", "make_sparsifier",
     "perp_prepare", "perp_merge", "trainable_fraction",
     "to_torch_prune", "sparse_state_dict",
-    "layer_report", "report_totals", "print_report", "plot_report",
+    "layer_report", "report_totals", "print_report", "plot_report", "checkpoint_report",
     "SparseCallback",
 ]
 

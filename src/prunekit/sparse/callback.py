@@ -25,13 +25,13 @@ class SparseCallback(L.Callback):
     Lightning fit. ``options`` go to the method (``delta_t``, ``seed``, ``batch`` for SNIP, ...)."""
 
     def __init__(self, method: str, sparsity: float, **options) -> None:
-        from prunekit.sparse.density import check_sparsity
         from prunekit.sparse.methods import METHODS
+        from prunekit.sparse.params import SPARSITY
 
         if method not in METHODS:
             raise ConfigError(f"unknown sparse method {method!r}; valid methods: {', '.join(METHODS)}")
         self.method = method
-        self.sparsity = check_sparsity(sparsity)
+        self.sparsity = SPARSITY.check(sparsity)
         self.options = options
         self.sparsifier = None
         self._pending = None

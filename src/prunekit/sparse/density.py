@@ -22,18 +22,7 @@ from typing import Iterable, Mapping, Sequence
 
 from prunekit.errors import ConfigError, InputError
 
-__all__ = ["erk_densities", "uniform_densities", "kept_counts", "check_density", "check_sparsity"]
-
-
-def check_sparsity(sparsity: float, what: str = "sparsity") -> float:
-    """Validate a target sparsity (pruned fraction) in [0, 1); returns it as float."""
-    try:
-        s = float(sparsity)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{what} must be a number in [0, 1), got {sparsity!r}") from None
-    if not (0.0 <= s < 1.0) or math.isnan(s):
-        raise ConfigError(f"{what} must be in [0, 1) (the fraction of weights removed), got {sparsity!r}")
-    return s
+__all__ = ["erk_densities", "uniform_densities", "kept_counts", "check_density"]
 
 
 def check_density(density: float, what: str = "density") -> float:

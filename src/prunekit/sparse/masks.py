@@ -220,6 +220,18 @@ class MaskManager:
                 "shapes": {n: list(s) for n, s in self.shapes().items()},
                 "config": dict(self.config)}
 
+    @classmethod
+    def from_state_dict(cls, model, state: Mapping) -> "MaskManager":
+        """A manager on ``model`` with the layer selection and the masks saved in ``state`` (the output
+        of :meth:`state_dict`, e.g. the ``masks`` of a checkpoint)."""
+        if not isinstance(state, Mapping):
+            raise InputError("not a prunekit mask state_dict (expected the output of MaskManager.state_dict())")
+        cfg = state.get("config", {})
+        mm = cls(model, module_types=cfg.get("module_types"), include=cfg.get("include") or None,
+                 exclude=cfg.get("exclude") or None, dense_first_last=bool(cfg.get("dense_first_last")))
+        mm.load_state_dict(state)
+        return mm
+
     def load_state_dict(self, state: Mapping) -> None:
         """Load masks saved by :meth:`state_dict`; raises ``InputError`` naming what does not fit."""
         torch = _torch()

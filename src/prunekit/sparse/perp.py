@@ -15,9 +15,16 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-from prunekit.errors import ConfigError, InputError, require
+import dataclasses
 
-__all__ = ["MaskedLowRankLinear", "perp_prepare", "perp_merge", "trainable_fraction"]
+from prunekit.errors import ConfigError, InputError, require
+from prunekit.params import Spec
+from prunekit.sparse.params import RANK, SEED
+
+__all__ = ["MaskedLowRankLinear", "PERP_PARAMS", "perp_prepare", "perp_merge", "trainable_fraction"]
+
+#: the scalar parameters of :func:`perp_prepare`
+PERP_PARAMS = Spec(RANK, dataclasses.replace(SEED, help="Seeds the random initialisation of the adapters"))
 
 
 def _torch():
@@ -100,8 +107,7 @@ def perp_prepare(model, masks: Mapping[str, object], *, rank: int = 4, seed: int
     """
     torch = _torch()
     nn = torch.nn
-    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-        raise ConfigError(f"rank must be a positive integer, got {rank!r}")
+    rank, seed = RANK.check(rank), PERP_PARAMS["seed"].check(seed)
     if not masks:
         raise ConfigError("perp_prepare needs the masks of a pruned model (got none)")
     modules = dict(model.named_modules())
@@ -129,7 +135,7 @@ def perp_prepare(model, masks: Mapping[str, object], *, rank: int = 4, seed: int
         b = getattr(mod, "bias", None)
         if isinstance(b, nn.Parameter):
             b.requires_grad_(True)
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(seed)
     cls = _wrapper_class()
     for mname, mod, m in targets:
         _set_submodule(model, mname, cls(mod, m, rank, generator=g))

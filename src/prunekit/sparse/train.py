@@ -7,24 +7,27 @@ reference for the call order in a hand-written loop::
 
 Optimiser: SGD with momentum, learning rate decayed by cosine over the run (for the lottery ticket,
 over each round: see ``Sparsifier.schedule_position``), no warm-up. Everything random is seeded by
-``seed``: model initialisation, batch order, and the method's choices.
+``seed``: model initialisation, batch order, and the method's choices. Models, the device, the
+evaluation and the checkpoint file come from :mod:`prunekit.nn`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from prunekit._version import __version__
 from prunekit.errors import ConfigError, InputError, require
+from prunekit.nn import params as nnp
+from prunekit.params import Param, Spec
+from prunekit.sparse.params import DELTA_T, DENSE_FIRST_LAST, SPARSITY
 
-__all__ = ["SparseRun", "train_sparse", "save_checkpoint", "load_checkpoint", "DATASETS", "METHOD_NAMES"]
-
-#: bundled data sets with features that this loop trains on
-DATASETS = ("mnist5k", "digits", "optdigits", "penbased")
-CHECKPOINT_FORMAT = "prunekit.sparse.checkpoint/1"
+__all__ = ["SparseRun", "train_sparse", "TRAIN_SPARSE_PARAMS", "TRAINABLE_DATASETS", "METHOD_NAMES",
+           "trainable_datasets"]
 
 
 def _method_names() -> tuple[str, ...]:
@@ -34,6 +37,49 @@ def _method_names() -> tuple[str, ...]:
 
 
 METHOD_NAMES = _method_names()
+
+
+def trainable_datasets() -> tuple[str, ...]:
+    """The bundled data sets (``prunekit.datasets.DATASETS``) this loop trains on: every one whose
+    features ship with its package, i.e. not those whose loader computes them with an embedding
+    model (an ``embed`` parameter: rotten_tomatoes runs a transformer for about a minute first)."""
+    import inspect
+
+    from prunekit.datasets import DATASETS
+
+    return tuple(n for n, loader in DATASETS.items() if "embed" not in inspect.signature(loader).parameters)
+
+
+#: the bundled data sets this loop trains on (:func:`trainable_datasets`; a subset of
+#: ``prunekit.datasets.DATASETS``, which lists every bundled set)
+TRAINABLE_DATASETS = trainable_datasets()
+
+
+def _sparse_models() -> tuple[str, ...]:
+    from prunekit.nn.models import SPARSE_MODELS
+
+    return SPARSE_MODELS
+
+
+#: the parameters of :func:`train_sparse` and ``prunekit sparse train``, declared once
+TRAIN_SPARSE_PARAMS = Spec(
+    Param("model", "choice", default="lenet300", choices=_sparse_models,
+          help="Built-in model (prunekit.nn.MODELS): LeNet-300-100, LeNet-5 (28×28 input) or a small CNN "
+               "(square input)"),
+    Param("data", "choice", default="mnist5k", choices=TRAINABLE_DATASETS, help="Bundled data set"),
+    Param("method", "choice", default="granet", choices=METHOD_NAMES,
+          help="Sparse method (prunekit.sparse.methods.METHODS), or dense"),
+    dataclasses.replace(SPARSITY, default=0.9, help=SPARSITY.help + " (ignored by dense)"),
+    nnp.EPOCHS,
+    nnp.BATCH_SIZE,
+    dataclasses.replace(nnp.SEED, help="Random seed (initialisation, batch order, masks)"),
+    dataclasses.replace(nnp.LR, help="Peak learning rate (SGD with momentum, cosine decay)"),
+    nnp.MOMENTUM,
+    dataclasses.replace(nnp.WEIGHT_DECAY, default=1e-4),
+    dataclasses.replace(DELTA_T, none_means="each method's own", help=DELTA_T.help + " (gmp, granet, rigl, set)"),
+    DENSE_FIRST_LAST,
+    nnp.DEVICE,
+)
 
 
 @dataclass
@@ -52,78 +98,79 @@ class SparseRun:
     steps: int = 0
     seconds: float = 0.0
 
+    def checkpoint_entries(self) -> dict:
+        """What :func:`prunekit.nn.save_checkpoint` stores besides the config: the weights with every
+        masked one exactly 0, the masks, the mask-update events and the metrics."""
+        from prunekit.sparse.export import sparse_state_dict
 
-def _pos_int(x, what: str) -> int:
-    if isinstance(x, bool) or not isinstance(x, int) or x < 1:
-        raise ConfigError(f"{what} must be a positive integer, got {x!r}")
-    return x
+        sp = self.sparsifier
+        return {
+            "state_dict": sparse_state_dict(self.model, sp) if sp is not None else
+            {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "masks": sp.masks.state_dict() if sp is not None else None,
+            "events": list(sp.events) if sp is not None else [],
+            "metrics": {"test_accuracy": self.test_accuracy, "test_loss": self.test_loss, "density": self.density,
+                        "steps": self.steps, "seconds": self.seconds, "history": self.history},
+        }
 
+    def save(self, path: str | os.PathLike):
+        """Write the checkpoint (:func:`prunekit.nn.save_checkpoint`) atomically; returns its path."""
+        from prunekit.nn import save_checkpoint
 
-def _device(torch, device: str):
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        d = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ConfigError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from None
-    if d.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available")
-    return d
-
-
-def evaluate(model, X, y, batch_size: int = 1000) -> tuple[float, float]:
-    """``(accuracy, mean cross-entropy)`` of ``model`` on tensors ``X`` (N, D), ``y`` (N,)."""
-    torch = require("torch", "torch")
-    model.eval()
-    correct, loss = 0, 0.0
-    with torch.no_grad():
-        for i in range(0, len(y), batch_size):
-            out = model(X[i:i + batch_size])
-            loss += float(torch.nn.functional.cross_entropy(out, y[i:i + batch_size], reduction="sum"))
-            correct += int((out.argmax(1) == y[i:i + batch_size]).sum())
-    model.train()
-    return correct / len(y), loss / len(y)
+        return save_checkpoint(self, path)
 
 
 def train_sparse(model: str = "lenet300", data: str = "mnist5k", *, method: str = "granet", sparsity: float = 0.9,
                  epochs: int = 10, seed: int = 0, lr: float = 0.05, batch_size: int = 128, momentum: float = 0.9,
-                 weight_decay: float = 1e-4, delta_t: int | None = 100, method_options: dict | None = None,
-                 device: str = "cpu", show_progress: bool | None = None, dataset=None) -> SparseRun:
+                 weight_decay: float = 1e-4, delta_t: int | None = 100, include=None, exclude=None,
+                 dense_first_last: bool = False, method_options: dict | None = None, device: str = "cpu",
+                 show_progress: bool | None = None, dataset=None, out: str | os.PathLike | None = None) -> SparseRun:
     """Train built-in ``model`` on bundled ``data`` with sparse ``method`` to ``sparsity``.
+
+    Every parameter of :data:`TRAIN_SPARSE_PARAMS` is checked before any data is loaded.
 
     Args:
         model: ``lenet300``, ``lenet5`` (28×28 input) or ``smallcnn`` (square input).
-        data: a bundled data set name (:data:`DATASETS`); ``dataset`` may pass it pre-loaded.
+        data: a name of :data:`TRAINABLE_DATASETS`; ``dataset`` may pass it pre-loaded.
         method: ``dense`` or a name of ``prunekit.sparse.methods.METHODS``.
         sparsity: fraction of the sparsified weights removed at the end, in [0, 1) (ignored by dense).
         delta_t: optimizer steps between mask updates, for the methods that have them.
+        include, exclude, dense_first_last: which layers are sparsified (every method takes them).
         method_options: extra keyword arguments for the method's class.
+        out: if given, the checkpoint path: checked writable before anything else, written
+            atomically at the end (:meth:`SparseRun.save`).
     """
     torch = require("torch", "torch")
-    from prunekit.datasets import load
-    from prunekit.sparse.density import check_sparsity
-    from prunekit.sparse.methods import METHODS, accepted_options, make_sparsifier
-    from prunekit.sparse.models import make_model
     from prunekit._progress import progress
+    from prunekit.datasets import load
+    from prunekit.nn import evaluate, make_model, resolve_device
+    from prunekit.sparse.methods import METHODS, accepted_options, make_sparsifier
 
-    if method not in METHOD_NAMES:
-        raise ConfigError(f"unknown method {method!r}; valid methods: {', '.join(METHOD_NAMES)}")
-    sparsity = 0.0 if method == "dense" else check_sparsity(sparsity)
-    _pos_int(epochs, "epochs")
-    _pos_int(batch_size, "batch size")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ConfigError(f"seed must be an integer, got {seed!r}")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"learning rate must be a positive number, got {lr!r}")
-    if not 0.0 <= momentum < 1.0:
-        raise ConfigError(f"momentum must be in [0, 1), got {momentum!r}")
-    if weight_decay < 0:
-        raise ConfigError(f"weight decay must be >= 0, got {weight_decay!r}")
+    if out is not None:
+        from prunekit.io.atomic import check_writable
+
+        check_writable(out)
+    method = TRAIN_SPARSE_PARAMS["method"].check(method)
+    given = {"model": model, "method": method, "sparsity": 0.0 if method == "dense" else sparsity, "epochs": epochs,
+             "batch_size": batch_size, "seed": seed, "lr": lr, "momentum": momentum, "weight_decay": weight_decay,
+             "delta_t": delta_t, "dense_first_last": dense_first_last, "device": device}
     if dataset is None:
-        if data not in DATASETS:
-            raise ConfigError(f"unknown data set {data!r} for sparse training; valid: {', '.join(DATASETS)}")
+        given["data"] = data
+    p = TRAIN_SPARSE_PARAMS.resolve(given, "train_sparse")
+    sparsity, epochs, batch_size, seed = p["sparsity"], p["epochs"], p["batch_size"], p["seed"]
+    lr, momentum, weight_decay, delta_t = p["lr"], p["momentum"], p["weight_decay"], p["delta_t"]
+    selection = {k: v for k, v in (("include", include), ("exclude", exclude)) if v}
+    if p["dense_first_last"]:
+        selection["dense_first_last"] = True
+    if selection and method == "dense":
+        raise ConfigError("include/exclude/dense_first_last choose layers to sparsify; method 'dense' has none")
+    twice = sorted(set(selection) & set(method_options or {}))
+    if twice:
+        raise ConfigError(f"{twice[0]} is given twice: as an argument and in method_options")
+    method_options = {**(method_options or {}), **selection}
+    dev = resolve_device(p["device"])
+    if dataset is None:
         dataset = load(data)
-    dev = _device(torch, device)
 
     X = torch.as_tensor(dataset.X_train.copy(), dtype=torch.float32, device=dev)
     y = torch.as_tensor(dataset.y_train.copy(), dtype=torch.long, device=dev)
@@ -147,14 +194,14 @@ def train_sparse(model: str = "lenet300", data: str = "mnist5k", *, method: str 
         if method == "snip":  # SNIP scores on the first training batch of the run
             first = orders[0][:batch_size]
             opts["batch"] = (X[first], y[first])
-        opts.update(method_options or {})
+        opts.update(method_options)
         sp = make_sparsifier(method, net, opt, sparsity, **opts)
 
     run = SparseRun(model=net, sparsifier=sp, config={
         "model": model, "data": getattr(dataset, "name", data), "dim": int(X.shape[1]), "n_classes": n_classes,
         "method": method, "sparsity": sparsity, "epochs": epochs, "seed": seed, "lr": lr, "batch_size": batch_size,
         "momentum": momentum, "weight_decay": weight_decay, "delta_t": delta_t, "total_steps": total,
-        "method_options": {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in (method_options or {}).items()
+        "method_options": {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in method_options.items()
                            if isinstance(v, (int, float, str, bool, list, tuple))},
         "device": str(dev), "prunekit": __version__})
     t_start = time.perf_counter()
@@ -186,66 +233,8 @@ def train_sparse(model: str = "lenet300", data: str = "mnist5k", *, method: str 
                                 "seconds": time.perf_counter() - t_ep})
     run.seconds = time.perf_counter() - t_start
     run.steps = step
-    run.test_accuracy, run.test_loss = evaluate(net, Xt, yt)
+    run.test_accuracy, run.test_loss = evaluate(net, Xt, yt, batch_size=1000, device=dev)
     run.density = sp.density() if sp is not None else 1.0
+    if out is not None:
+        run.save(out)
     return run
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def save_checkpoint(run: SparseRun, path) -> None:
-    """Write model weights (masked weights exactly 0), masks and metadata to ``path`` atomically."""
-    torch = require("torch", "torch")
-    from prunekit.io.atomic import atomic_path
-    from prunekit.sparse.export import sparse_state_dict
-
-    sp = run.sparsifier
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "config": run.config,
-        "state_dict": sparse_state_dict(run.model, sp) if sp is not None else
-        {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()},
-        "masks": sp.masks.state_dict() if sp is not None else None,
-        "events": list(sp.events) if sp is not None else [],
-        "metrics": {"test_accuracy": run.test_accuracy, "test_loss": run.test_loss, "density": run.density,
-                    "steps": run.steps, "seconds": run.seconds, "history": run.history},
-    }
-    payload["state_dict"] = {k: v.cpu() for k, v in payload["state_dict"].items()}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
-def load_checkpoint(path) -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint`. Returns the payload plus ``model``
-    (rebuilt, weights loaded, CPU) and ``mask_manager`` (a MaskManager with the saved masks, or None)."""
-    torch = require("torch", "torch")
-    from pathlib import Path
-
-    from prunekit.sparse.masks import MaskManager
-    from prunekit.sparse.models import make_model
-
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"checkpoint {p} does not exist")
-    try:
-        payload = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle/zip errors have many types; the message is what matters
-        raise InputError(f"{p} is not a readable torch checkpoint ({type(exc).__name__})") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise InputError(f"{p} is not a prunekit sparse checkpoint (written by 'prunekit sparse train')")
-    cfg = payload["config"]
-    model = make_model(cfg["model"], int(cfg["dim"]), int(cfg["n_classes"]))
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
-        raise InputError(f"{p}: weights do not fit model {cfg['model']}: {str(exc).splitlines()[0]}") from None
-    mm = None
-    if payload.get("masks") is not None:
-        mcfg = payload["masks"].get("config", {})
-        mm = MaskManager(model, module_types=mcfg.get("module_types"), include=mcfg.get("include") or None,
-                         exclude=mcfg.get("exclude") or None, dense_first_last=bool(mcfg.get("dense_first_last")))
-        mm.load_state_dict(payload["masks"])
-    payload["model"] = model
-    payload["mask_manager"] = mm
-    return payload

@@ -20,7 +20,6 @@ import numpy as np
 from prunekit.data.registry import Component, Registry
 from prunekit.data.scores.clustering import fit_clusters
 from prunekit.io.examples import ExampleSet
-from prunekit.params import Param
 
 DIRECTIONS = ("difficulty", "redundancy", "value", "cluster-statistic", "random")
 
@@ -80,14 +79,9 @@ class Scorer(Component):
         raise NotImplementedError
 
 
-SCORERS: Registry = Registry("scorer")
+SCORERS: Registry[Scorer] = Registry("scorer")
 register = SCORERS.register
-
-
-def get_scorer(name: str, **params: Any) -> Scorer:
-    return SCORERS.make(name, **params)
-
-
-def scorer_params() -> dict[str, Param]:
-    """Option name → ``Param`` over every registered scorer (see ``Registry.params``)."""
-    return SCORERS.params()
+#: ``get_scorer(name, **params)``: a scorer holding ``params``
+get_scorer = SCORERS.make
+#: ``scorer_params()``: option name → ``Param`` over every registered scorer (``Registry.params``)
+scorer_params = SCORERS.params

@@ -26,7 +26,7 @@ K = Param("k", int, low=1, default=None,
           none_means="one cluster per class for prototypicality alone with labels, else round(√N)",
           help="k-means clusters")
 METRIC = Param("metric", "choice", choices=METRICS, default="cosine",
-               help="Distance: cosine (on L2-normalised rows) or l2 (Euclidean)")
+               help="k-means distance (cosine: on L2-normalised rows)")
 SAMPLE = Param("sample", int, low=1, default=100_000, help="Rows k-means is fitted on (all rows are assigned)")
 NITER = Param("niter", int, low=1, default=20, help="k-means iterations")
 #: the parameters of the one clustering the geometry scorers of a run share

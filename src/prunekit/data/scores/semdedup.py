@@ -36,8 +36,7 @@ DEFAULT_MEMORY = 1 << 30
 EPS = Param("eps", float, low=0.0, high=1.0, high_open=True, default=0.05,
             help="semdedup: remove an example when its cosine similarity to a kept one exceeds 1 - eps")
 POLICY = Param("policy", "choice", choices=POLICIES, default="hard",
-               help="semdedup: which member of a group of near-duplicates is kept first: hard "
-                    "(farthest from the centroid), easy (nearest) or random")
+               help="semdedup: which near-duplicate is kept (hard: farthest from the centroid; easy: nearest)")
 MEMORY = Param("memory", int, low=1, default=DEFAULT_MEMORY,
                help="semdedup: bytes of rows held in memory at once")
 

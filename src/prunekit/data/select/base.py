@@ -36,9 +36,9 @@ class Selection:
         return np.flatnonzero(self.keep)
 
 
-KEEP = Param("keep", float, low=0.0, low_open=True, high=1.0, default=None, none_means="count is given",
+KEEP = Param("keep", float, low=0.0, low_open=True, high=1.0, default=None, none_means="give count instead",
              help="Fraction of the examples kept")
-COUNT = Param("count", int, low=1, default=None, none_means="keep is given",
+COUNT = Param("count", int, low=1, default=None, none_means="give keep instead",
               help="Number of examples kept (instead of keep)")
 
 
@@ -160,14 +160,9 @@ class Selector(Component):
         return name, table.column(name)
 
 
-SELECTORS: Registry = Registry("selector")
+SELECTORS: Registry[Selector] = Registry("selector")
 register = SELECTORS.register
-
-
-def get_selector(name: str, **params: Any) -> Selector:
-    return SELECTORS.make(name, **params)
-
-
-def selector_params() -> dict[str, Param]:
-    """Option name → ``Param`` over every registered selector (see ``Registry.params``)."""
-    return SELECTORS.params()
+#: ``get_selector(name, **params)``: a selector holding ``params``
+get_selector = SELECTORS.make
+#: ``selector_params()``: option name → ``Param`` over every registered selector (``Registry.params``)
+selector_params = SELECTORS.params

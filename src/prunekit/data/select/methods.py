@@ -17,8 +17,7 @@ WITHIN = ("hardest", "easiest", "random")
 
 SCORE = Param("score", str, default=None, none_means="the first difficulty column", help="Score column to rank by")
 BALANCE = Param("balance", "choice", choices=BALANCES, default=None, none_means="no class balance",
-                help="Class balance of the kept examples: quotas proportional to the class sizes, or "
-                     "equal (water-filled)")
+                help="Class quotas of the kept examples (equal: water-filled from the smallest class)")
 BETA = Param("beta", float, low=0.0, high=1.0, high_open=True, default=0.1,
              help="Fraction of N dropped as the hardest first")
 BINS = Param("bins", int, low=1, default=50, help="ccs: equal-width score bins")

@@ -13,9 +13,7 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from prunekit.lake.params import ENGINE, ENGINES
-
-__all__ = ["ENGINES", "Verifier", "get_verifier", "verify_group"]
+from prunekit.lake.params import ENGINE
 
 
 class Verifier(Protocol):

@@ -3,8 +3,9 @@ at random). The number of active weights per layer never changes."""
 
 from __future__ import annotations
 
-from prunekit.errors import ConfigError
+from prunekit.params import Spec
 from prunekit.sparse.methods.base import Sparsifier, last_grid_point
+from prunekit.sparse.params import DELTA_T, DISTRIBUTION, DROP_FRACTION, RESCALE_INIT, STOP_FRACTION
 from prunekit.sparse.schedules import CosineDecay
 
 __all__ = ["RigL", "SET"]
@@ -23,21 +24,16 @@ class RigL(Sparsifier):
     needs_total_steps = True
     uses_gradients = True
     _by_gradient = True
+    options = Spec(Sparsifier.options, DELTA_T, DROP_FRACTION, STOP_FRACTION, DISTRIBUTION, RESCALE_INIT)
 
     def __init__(self, model, optimizer, sparsity, *, total_steps: int | None = None, delta_t: int = 100,
                  drop_fraction: float = 0.3, stop_fraction: float = 0.75, distribution: str = "erk",
                  rescale_init: bool = False, **kw) -> None:
-        if isinstance(delta_t, bool) or not isinstance(delta_t, int) or delta_t < 1:
-            raise ConfigError(f"delta_t (steps between updates) must be a positive integer, got {delta_t!r}")
-        if not 0.0 < float(stop_fraction) <= 1.0:
-            raise ConfigError(f"stop_fraction must be in (0, 1], got {stop_fraction!r}")
-        if distribution not in ("erk", "uniform"):
-            raise ConfigError(f"distribution must be 'erk' or 'uniform', got {distribution!r}")
-        self.delta_t = delta_t
-        self._drop0 = drop_fraction
-        self.stop_fraction = float(stop_fraction)
-        self.distribution = distribution
-        self.rescale_init = bool(rescale_init)
+        self.delta_t = DELTA_T.check(delta_t)
+        self._drop0 = DROP_FRACTION.check(drop_fraction)
+        self.stop_fraction = STOP_FRACTION.check(stop_fraction)
+        self.distribution = DISTRIBUTION.check(distribution)
+        self.rescale_init = RESCALE_INIT.check(rescale_init)
         super().__init__(model, optimizer, sparsity, total_steps=total_steps, **kw)
 
     def _configure(self) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from prunekit.errors import ConfigError
-from prunekit.sparse.density import check_density
+from prunekit.params import Spec
 from prunekit.sparse.methods.base import Sparsifier, last_grid_point
+from prunekit.sparse.params import (DELTA_T, DROP_END, DROP_START, INIT, INIT_DENSITY, RESCALE_INIT, T_END,
+                                    T_START)
 from prunekit.sparse.schedules import CosineDecay, CubicSchedule
 
 __all__ = ["GMP", "GraNet", "DEFAULT_END_FRACTION"]
@@ -25,10 +27,11 @@ class GMP(Sparsifier):
 
     name = "gmp"
     needs_total_steps = True
+    options = Spec(Sparsifier.options, T_START, T_END, DELTA_T)
 
     def __init__(self, model, optimizer, sparsity, *, total_steps: int | None = None, t_start: int | None = None,
                  t_end: int | None = None, delta_t: int = 100, **kw) -> None:
-        self._window = (t_start, t_end, delta_t)
+        self._window = (T_START.check(t_start), T_END.check(t_end), DELTA_T.check(delta_t))
         super().__init__(model, optimizer, sparsity, total_steps=total_steps, **kw)
 
     def _s_initial(self) -> float:
@@ -83,21 +86,21 @@ class GraNet(GMP):
 
     name = "granet"
     uses_gradients = True
+    options = Spec(GMP.options, INIT, INIT_DENSITY, DROP_START, DROP_END, RESCALE_INIT)
 
     def __init__(self, model, optimizer, sparsity, *, total_steps: int | None = None, t_start: int | None = None,
                  t_end: int | None = None, delta_t: int = 100, init: str = "dense", init_density: float = 0.5,
                  drop_start: float = 0.5, drop_end: float = 0.005, rescale_init: bool = False, **kw) -> None:
-        if init not in ("dense", "erk"):
-            raise ConfigError(f"GraNet init must be 'dense' (dense-to-sparse) or 'erk' (sparse-to-sparse), "
-                              f"got {init!r}")
-        if rescale_init and init != "erk":
+        init = INIT.check(init)
+        init_density = INIT_DENSITY.check(init_density)
+        self.rescale_init = RESCALE_INIT.check(rescale_init)
+        if self.rescale_init and init != "erk":
             raise ConfigError("rescale_init applies to a sparse start only (init='erk', method granet_s2s)")
-        self.rescale_init = bool(rescale_init)
         self.init = init
-        self.init_density = check_density(init_density, "init_density") if init == "erk" else 1.0
+        self.init_density = init_density if init == "erk" else 1.0
         if init == "erk":
             self.name = "granet_s2s"
-        self._drop = (drop_start, drop_end)
+        self._drop = (DROP_START.check(drop_start), DROP_END.check(drop_end))
         super().__init__(model, optimizer, sparsity, total_steps=total_steps, t_start=t_start, t_end=t_end,
                          delta_t=delta_t, **kw)
 

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import copy
 
+import dataclasses
+
 from prunekit.errors import ConfigError
+from prunekit.params import Spec
 from prunekit.sparse.methods.base import Sparsifier
+from prunekit.sparse.params import RATE, REWIND_STEP
 from prunekit.sparse.schedules import lth_rounds
 
 __all__ = ["LotteryTicket"]
@@ -34,11 +38,12 @@ class LotteryTicket(Sparsifier):
 
     name = "lth"
     needs_total_steps = True
+    options = Spec(Sparsifier.options, RATE, REWIND_STEP)
 
     def __init__(self, model, optimizer, sparsity, *, total_steps: int | None = None, rate: float = 0.2,
                  rewind_step: int | None = None, **kw) -> None:
-        self.rate = rate
-        self._rewind_arg = rewind_step
+        self.rate = RATE.check(rate)
+        self._rewind_arg = REWIND_STEP.check(rewind_step)
         self._checkpoint = None
         super().__init__(model, optimizer, sparsity, total_steps=total_steps, **kw)
 
@@ -49,10 +54,8 @@ class LotteryTicket(Sparsifier):
                               f"rounds; train longer or lower the sparsity")
         self.round_length = self.total_steps // (self.rounds + 1)
         rw = self.round_length // 10 if self._rewind_arg is None else self._rewind_arg
-        if isinstance(rw, bool) or not isinstance(rw, int) or not 0 <= rw < self.round_length:
-            raise ConfigError(f"rewind_step must be an integer in [0, {self.round_length}) (inside the first "
-                              f"round of {self.round_length} steps), got {rw!r}")
-        self.rewind_step = rw
+        # inside the first round: the declaration with this run's upper bound, so the same wording
+        self.rewind_step = dataclasses.replace(REWIND_STEP, high=self.round_length, high_open=True).check(rw)
         self.round = 0
 
     def _init_masks(self) -> None:

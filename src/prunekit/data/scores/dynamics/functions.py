@@ -99,7 +99,7 @@ def forgetting(recs: Recorder | Sequence[Recorder]) -> tuple[np.ndarray, int]:
 
 AUM_VARIANTS = ("logit", "prob")
 VARIANT = Param("variant", "choice", choices=AUM_VARIANTS, default="logit",
-                help="aum: the margin, of logits (Pleiss et al.) or of probabilities (CCS)")
+                help="aum: margin of the logits (Pleiss et al.) or of the probabilities (CCS)")
 WINDOW = Param("window", int, low=2, default=10, help="dynamic_uncertainty: epochs per sliding window")
 
 

@@ -78,7 +78,19 @@ def proxy_recordings(ex: ExampleSet, ctx: ScoringContext, p: dict[str, Any], nam
     return ctx.cache[key]
 
 
-class _RecordedScorer(Scorer):
+class _DynamicsScorer(Scorer):
+    """A dynamics scorer: one difficulty column, named after the scorer."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            cls.columns = {cls.name: "difficulty"}
+
+    def _result(self, values: np.ndarray, info: dict[str, Any]) -> ScoreResult:
+        return ScoreResult({self.name: np.asarray(values, dtype=np.float64)}, dict(self.columns), info=info)
+
+
+class _RecordedScorer(_DynamicsScorer):
     """A score of the recorded proxy trainings: subclasses implement ``_from_recordings``."""
 
     spec = PROXY_PARAMS
@@ -86,8 +98,7 @@ class _RecordedScorer(Scorer):
     def _score(self, ex: ExampleSet, ctx: ScoringContext, p: dict[str, Any]) -> ScoreResult:
         recs, info = proxy_recordings(ex, ctx, p, self.name)
         values, extra = self._from_recordings(recs, p)
-        return ScoreResult({self.name: np.asarray(values, dtype=np.float64)}, dict(self.columns),
-                           info={**info, **extra})
+        return self._result(values, {**info, **extra})
 
     def _from_recordings(self, recs: list, p: dict[str, Any]) -> tuple[np.ndarray, dict]:  # pragma: no cover
         raise NotImplementedError
@@ -95,10 +106,12 @@ class _RecordedScorer(Scorer):
 
 @register
 class EL2NScorer(_RecordedScorer):
+    """EL2N (Paul et al., §1.1): ``‖softmax(z) − e_y‖₂`` at epoch ``at_epoch`` of each proxy training
+    (default: its last), averaged over the runs."""
+
     name = "el2n"
     summary = "EL2N: ‖p − e_y‖ early in training, averaged over proxy runs"
     spec = Spec(PROXY_PARAMS, AT_EPOCH)
-    columns = {"el2n": "difficulty"}
 
     def _score(self, ex: ExampleSet, ctx: ScoringContext, p: dict[str, Any]) -> ScoreResult:
         at = p["at_epoch"]
@@ -113,9 +126,11 @@ class EL2NScorer(_RecordedScorer):
 
 @register
 class ForgettingScorer(_RecordedScorer):
+    """Forgetting events (Toneva et al., §1.3), summed over the runs; an example a run never learns
+    scores that run's largest number of presentations + 1."""
+
     name = "forgetting"
     summary = "forgetting events (never-learned = presentations + 1)"
-    columns = {"forgetting": "difficulty"}
 
     def _from_recordings(self, recs, p):
         scores, never = forgetting(recs)
@@ -124,10 +139,12 @@ class ForgettingScorer(_RecordedScorer):
 
 @register
 class AUMScorer(_RecordedScorer):
+    """Area under the margin (Pleiss et al., §1.4), negated (higher = harder): the mean margin of the
+    logits (``variant="logit"``) or of the probabilities (``"prob"``, the margin CCS accumulates)."""
+
     name = "aum"
     summary = "area under the margin, negated (logit or prob variant)"
     spec = Spec(PROXY_PARAMS, VARIANT)
-    columns = {"aum": "difficulty"}
 
     def _from_recordings(self, recs, p):
         return aum(recs, variant=p["variant"]), {"variant": p["variant"]}
@@ -135,16 +152,19 @@ class AUMScorer(_RecordedScorer):
 
 @register
 class DynamicUncertaintyScorer(_RecordedScorer):
+    """Dynamic uncertainty (He et al., §1.5): the std of the true-class probability over sliding
+    windows of ``window`` epochs, averaged over windows and runs. It ranks *fluctuating* examples
+    hardest; to find mislabeled examples use aum, el2n or forgetting."""
+
     name = "dynamic_uncertainty"
     summary = "std of the true-class probability over sliding windows of epochs"
     spec = Spec(PROXY_PARAMS, WINDOW)
-    columns = {"dynamic_uncertainty": "difficulty"}
 
     def _from_recordings(self, recs, p):
         return dynamic_uncertainty(recs, window=p["window"]), {}
 
 
-class _GradScorer(Scorer):
+class _GradScorer(_DynamicsScorer):
     spec = PROXY_PARAMS.replace(epochs={"low": 0, "default": 0, "help": "Epochs of each proxy training "
                                         "before the gradient norms are taken (0: at initialisation)"})
     full = True
@@ -162,20 +182,22 @@ class _GradScorer(Scorer):
             else:
                 model = make_model(p["model"], X.shape[1], ex.n_classes, seed=seed, width=p["width"])
             total += (grand if self.full else grand_last_layer)(model, X, y)
-        return ScoreResult({self.name: total / runs}, dict(self.columns),
-                           info={"runs": runs, "epochs": epochs, "seconds": time.perf_counter() - t0})
+        return self._result(total / runs, {"runs": runs, "epochs": epochs, "seconds": time.perf_counter() - t0})
 
 
 @register
 class GraNdScorer(_GradScorer):
+    """GraNd (Paul et al., §1.2): the per-example gradient norm over all parameters of R proxy
+    models at initialisation (or after ``epochs`` of training), averaged."""
+
     name = "grand"
     summary = "GraNd: per-example gradient norm over all parameters (torch.func)"
-    columns = {"grand": "difficulty"}
 
 
 @register
 class GraNdLastLayerScorer(_GradScorer):
+    """The gradient norm over the last linear layer only: cheap, and a different score than GraNd."""
+
     name = "grand_last_layer"
     summary = "gradient norm over the last linear layer only (cheap; not GraNd)"
-    columns = {"grand_last_layer": "difficulty"}
     full = False

@@ -1,5 +1,6 @@
 """Per-layer sparsity report: density, nonzeros and theoretical FLOPs, as rows, a Rich table or a
-PNG bar plot.
+PNG bar plot — of any model, or of a checkpoint written by ``prunekit sparse train``
+(:func:`checkpoint_report`).
 
 Rows cover every ``nn.Linear``/``nn.Conv1d/2d/3d`` of the model. For a masked layer ``nonzeros`` is
 the mask's active count; for the others, the number of nonzero weights. FLOPs are per example and
@@ -12,11 +13,14 @@ run at the dense cost whatever the mask.
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 
 from prunekit.errors import ConfigError, InputError, require
 
-__all__ = ["layer_report", "report_totals", "print_report", "plot_report"]
+__all__ = ["layer_report", "report_totals", "print_report", "plot_report", "CheckpointReport", "checkpoint_report"]
 
 
 def layer_report(model, masks=None, example_input=None) -> list[dict]:
@@ -146,3 +150,38 @@ def plot_report(rows: list[dict], path, title: str = "per-layer density") -> Non
             fig.savefig(tmp, format="png", dpi=120)
     finally:
         plt.close(fig)
+
+
+@dataclass
+class CheckpointReport:
+    """What :func:`checkpoint_report` found: the layer rows, their totals, a title naming the run,
+    and the PNG written (or None)."""
+
+    rows: list[dict]
+    totals: dict
+    title: str
+    png: Path | None = None
+
+
+def checkpoint_report(path: str | os.PathLike, png: str | os.PathLike | None = None) -> CheckpointReport:
+    """Per-layer report of a checkpoint written by ``prunekit sparse train`` (masks from the file,
+    FLOPs from one all-zero example); with ``png``, also the bar plot, written atomically (its
+    directory is checked before anything is read)."""
+    torch = require("torch", "torch")
+    from prunekit.io.atomic import check_writable
+    from prunekit.nn import load_checkpoint
+    from prunekit.sparse.masks import MaskManager
+
+    if png is not None:
+        check_writable(png)
+    ck = load_checkpoint(path)
+    cfg, met = ck.config, ck.metrics
+    if "method" not in cfg or "test_accuracy" not in met:
+        raise InputError(f"{path} is not a prunekit sparse checkpoint (written by 'prunekit sparse train')")
+    mm = MaskManager.from_state_dict(ck.model, ck.masks) if ck.masks is not None else None
+    rows = layer_report(ck.model, mm, torch.zeros(1, int(cfg["dim"])))
+    title = (f"{cfg['method']} {cfg['model']} on {cfg['data']}, sparsity target {cfg['sparsity']}, "
+             f"test accuracy {100 * met['test_accuracy']:.2f}%")
+    if png is not None:
+        plot_report(rows, png, title=f"{cfg['method']} {cfg['model']}")
+    return CheckpointReport(rows, report_totals(rows), title, None if png is None else Path(png))
