@@ -470,14 +470,14 @@ def test_kd_tau_must_be_positive(digits, teacher_T):
 
 
 @pytest.mark.parametrize("field, value, needle", [
-    ("model", "resnet", "unknown model 'resnet'"),
-    ("optimizer", "lbfgs", "unknown optimizer 'lbfgs'"),
-    ("schedule", "linear", "unknown schedule 'linear'"),
-    ("budget", "flops", "unknown budget 'flops'"),
-    ("epochs", 0, "epochs must be a positive integer"),
-    ("batch_size", 1.5, "batch_size must be a positive integer"),
-    ("lr", -1.0, "lr must be > 0"),
-    ("width", 0, "width must be a positive integer"),
+    ("model", "resnet", "model must be one of 'mlp', 'cnn', 'linear', got 'resnet'"),
+    ("optimizer", "lbfgs", "optimizer must be one of 'sgd', 'adamw', got 'lbfgs'"),
+    ("schedule", "linear", "schedule must be one of 'cosine', 'step', 'constant', got 'linear'"),
+    ("budget", "flops", "budget must be one of 'epochs', 'steps', got 'flops'"),
+    ("epochs", 0, "epochs must be an integer ≥ 1, got 0"),
+    ("batch_size", 1.5, "batch_size must be an integer ≥ 1, got 1.5"),
+    ("lr", -1.0, "lr must be a number > 0, got -1.0"),
+    ("width", 0, "width must be an integer ≥ 1, got 0"),
     ("device", "tpu", "unknown device 'tpu'"),
 ])
 def test_unknown_or_bad_config(digits, field, value, needle):
@@ -486,6 +486,21 @@ def test_unknown_or_bad_config(digits, field, value, needle):
         fit(digits.X_train[:100], digits.y_train[:100], cfg)
     assert needle in str(ei.value)
     assert isinstance(ei.value, PrunekitError)
+
+
+def _train_param_cases():
+    from prunekit.data.train import TRAIN_PARAMS
+
+    return [(p.name, v) for p in TRAIN_PARAMS for v in p.invalid_examples()]
+
+
+@pytest.mark.parametrize("field, value", _train_param_cases(), ids=lambda v: repr(v))
+def test_every_declared_training_parameter_refuses_its_invalid_values(field, value):
+    from prunekit.data.train import TRAIN_PARAMS
+
+    with pytest.raises(ConfigError) as ei:
+        TrainConfig(**{field: value}).validate()
+    assert str(ei.value) == str(TRAIN_PARAMS[field].error(value))
 
 
 def test_cnn_needs_a_square_dim():

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from prunekit.cli._common import console, table
+from prunekit.cli._common import console, option, table
+from prunekit.datasets import SPLIT
 
 app = typer.Typer(help="List and export the bundled real data sets.", no_args_is_help=True)
 
@@ -31,7 +32,7 @@ def list_cmd() -> None:
 def export_cmd(
     name: str = typer.Argument(..., help="Data set name (see 'prunekit datasets list')."),
     out: Path = typer.Option(..., "--out", "-o", help=".npy, .parquet, .arrow or .csv file to write."),
-    split: str = typer.Option("train", help="train or test."),
+    split: str = option(SPLIT),
 ) -> None:
     """Write a bundled data set's split as a file prunekit (and you) can read.
 
@@ -39,13 +40,8 @@ def export_cmd(
 
         prunekit datasets export mnist5k -o mnist_train.parquet
     """
-    from prunekit.datasets import load
-    from prunekit.errors import ConfigError
-    from prunekit.io.writers import write_examples
+    from prunekit.datasets import export_split
 
-    if split not in ("train", "test"):
-        raise ConfigError(f"split must be train or test, got {split!r}")
-    ds = load(name)
-    X, y = (ds.X_train, ds.y_train) if split == "train" else (ds.X_test, ds.y_test)
-    files = write_examples(out, X, y, label_names=None)
+    ds, files = export_split(name, out, split)
+    X = ds.X_train if split == "train" else ds.X_test
     console.print(f"{name} {split}: {X.shape[0]:,} × {X.shape[1]} → {', '.join(map(str, files))}")

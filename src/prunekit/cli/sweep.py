@@ -40,11 +40,9 @@ def sweep_cmd(
     """
     from prunekit.cli._common import console, table
     from prunekit.data.experiment import SweepConfig, run_sweep, summary
-    from prunekit.data.experiment.sweep_report import write_report
 
-    cfg = SweepConfig.from_toml(config)
-    res = run_sweep(cfg, out, force=force, workers=workers, show_progress=False if quiet else None)
-    report = write_report(out, out / "report")
+    res = run_sweep(SweepConfig.from_toml(config), out, force=force, workers=workers,
+                    show_progress=False if quiet else None, report=True)
     if quiet:
         return
     table(f"{res.total} cells ({res.skipped} already done, {res.ran} run) → {res.path}",
@@ -52,7 +50,7 @@ def sweep_cmd(
           [(m, f"{k:g}", "yes" if kd else "no", n, f"{100 * a:.2f}", f"{100 * s:.2f}")
            for m, k, kd, n, a, s in summary(res.rows)])
     console.print(f"results → {res.path}")
-    console.print(f"report → {report}")
+    console.print(f"report → {res.report}")
 
 
 def report_cmd(

@@ -53,13 +53,11 @@ def _accuracy(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, seed
 
 def run_demo_sweep(out: Path, *, show_progress: bool | None = None) -> dict[str, Any]:
     """Run (or resume) the compact sweep and write its report; returns paths and the summary."""
-    from prunekit.data.experiment.sweep_report import write_report
     from prunekit.data.experiment.sweep import SweepConfig, run_sweep, summary
 
     t0 = time.perf_counter()
-    res = run_sweep(SweepConfig.from_dict(DEMO_SWEEP).validate(), out, show_progress=show_progress)
-    report = write_report(res.path, out / "report")
-    return {"results": str(res.path), "report": str(report), "summary": summary(res.rows),
+    res = run_sweep(SweepConfig.from_dict(DEMO_SWEEP).validate(), out, show_progress=show_progress, report=True)
+    return {"results": str(res.path), "report": str(res.report), "summary": summary(res.rows),
             "ran": res.ran, "skipped": res.skipped, "seconds": time.perf_counter() - t0}
 
 

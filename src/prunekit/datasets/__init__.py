@@ -58,6 +58,8 @@ __all__ = [
     "load_optdigits",
     "load_penbased",
     "load_rotten_tomatoes",
+    "export_split",
+    "SPLIT",
 ]
 
 _DIGIT_NAMES = tuple(str(d) for d in range(10))
@@ -257,3 +259,21 @@ def load(name: str, **kwargs: Any) -> Dataset:
     if name not in DATASETS:
         raise InputError(f"unknown data set {name!r}; valid names: {', '.join(DATASETS)}")
     return DATASETS[name](**kwargs)
+
+
+#: which fixed split of a bundled data set
+SPLIT = Param("split", "choice", choices=("train", "test"), default="train", help="The fixed split to write")
+
+
+def export_split(name: str, out: str | Path, split: str = "train") -> tuple[Dataset, list[Path]]:
+    """Write a bundled data set's ``split`` (features and labels) to ``out`` (.npy, .parquet,
+    .arrow or .csv, as ``prunekit.io.writers.write_examples`` writes them); returns the data set
+    and the files written. What ``prunekit datasets export`` does."""
+    from prunekit.io.writers import write_examples
+
+    SPLIT.check(split)
+    ds = load(name)
+    X, y = (ds.X_train, ds.y_train) if split == "train" else (ds.X_test, ds.y_test)
+    if X is None:
+        raise ConfigError(f"{name} was loaded without features; it has nothing to export as examples")
+    return ds, [Path(p) for p in write_examples(out, X, y, label_names=None)]

@@ -2,8 +2,8 @@
 
 Nothing is ever deleted on the way in. ``apply_plan`` moves each planned table into the trash
 (``trash``: layout, journal, lock, recovery) only after its recipe has been built, read back, and
-shown to rebuild the table exactly. ``restore`` moves it back (byte-identical) or, once purged,
-rebuilds it from the recipe; ``purge`` deletes the trash copy — the only irreversible step — and
+shown to rebuild the table exactly. ``restore.restore`` moves it back (byte-identical) or, once purged,
+rebuilds it from the recipe; ``purge.purge`` deletes the trash copy — the only irreversible step — and
 keeps the recipe.
 
 Per table, apply goes through these steps, each journaled *after* the action it names:

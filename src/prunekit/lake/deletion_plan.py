@@ -47,7 +47,7 @@ def make_plan(scan: ScanResult, cost: CostModel | None = None, *,
               limits: Mapping[str, float] | None = None,
               pins: Iterable[str] = (),
               protected: Mapping[str, str] | None = None,
-              solver: str = "milp", time_limit: float = 60.0,
+              solver: str = SOLVER.default, time_limit: float = TIME_LIMIT.default,
               scan_source: str | Path | None = None, scan_sha256: str | None = None) -> dict[str, Any]:
     """The plan as a JSON-able dict (see ``save_plan``).
 

@@ -89,7 +89,7 @@ def _scaled(problem: Problem):
     return problem, c / scale, a_eq, a_ub, lb, scale
 
 
-def solve_milp(problem: Problem, time_limit: float = 60.0) -> Solution:
+def solve_milp(problem: Problem, time_limit: float = TIME_LIMIT.default) -> Solution:
     """Exact solution with HiGHS (relative gap 0).
 
     HiGHS stops when incumbent and bound are within an absolute 1e-6, and reduced costs are
@@ -175,7 +175,7 @@ def _lp_bound(problem: Problem) -> float:
     return float(res.fun) * scale
 
 
-def solve(problem: Problem, solver: str = "milp", *, time_limit: float = 60.0) -> Solution:
+def solve(problem: Problem, solver: str = SOLVER.default, *, time_limit: float = TIME_LIMIT.default) -> Solution:
     """``milp`` (falls back to greedy when HiGHS fails, or when it stops at the time limit with a
     worse incumbent) or ``greedy``."""
     SOLVER.check(solver)

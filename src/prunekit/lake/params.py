@@ -10,8 +10,6 @@ functions validate through these before they touch the lake; the CLI builds its 
 
 from __future__ import annotations
 
-from typing import Any
-
 from prunekit.params import Param, Spec
 
 ENGINES = ("duckdb", "spark")
@@ -61,10 +59,3 @@ TIME_LIMIT = Param("time_limit", float, low=0, low_open=True, default=60.0,
 
 COST_PARAMS = Spec(STORAGE_PRICE, SCAN_PRICE, THROUGHPUT, DEFAULT_ACCESSES, MAX_REBUILD_SECONDS)
 PLAN_PARAMS = Spec(COST_PARAMS, SOLVER, TIME_LIMIT)
-
-
-def check(spec: Spec, **values: Any) -> None:
-    """Validate the given values against their declarations in ``spec`` (the values themselves are
-    used as given: a check, not a conversion)."""
-    for name, value in values.items():
-        spec[name].check(value)

@@ -166,6 +166,7 @@ class SweepResult:
     skipped: int
     ran: int
     rows: list[dict] = field(repr=False, default_factory=list)
+    report: Path | None = None
 
 
 def run_sweep(
@@ -176,11 +177,13 @@ def run_sweep(
     workers: int | None = None,
     show_progress: bool | None = None,
     on_cell: Callable[[dict], None] | None = None,
+    report: bool = False,
 ) -> SweepResult:
     """Run (or resume) a sweep into ``out``; returns where the table is and what was done.
 
     Finished cells (``out/cells/*.json``) are skipped; ``out`` holding another config is refused
-    unless ``force``. ``workers`` (default: the config's) > 1 runs cells in that many processes."""
+    unless ``force``. ``workers`` (default: the config's) > 1 runs cells in that many processes.
+    ``report``: also write the HTML report into ``out/report/`` (what ``prunekit data sweep`` does)."""
     from prunekit._progress import progress
 
     cfg = config if isinstance(config, SweepConfig) else SweepConfig.from_toml(config)
@@ -239,7 +242,12 @@ def run_sweep(
                     raise
     order = cell_order(cfg)
     rows = [done[k] for k in sorted(done, key=order.__getitem__)]
-    return SweepResult(out / "results.parquet", len(all_cells), skipped, len(todo), rows)
+    result = SweepResult(out / "results.parquet", len(all_cells), skipped, len(todo), rows)
+    if report:
+        from prunekit.data.experiment.sweep_report import write_report
+
+        result.report = write_report(out, out / "report")
+    return result
 
 
 def summary(rows: Iterable[dict]) -> list[tuple[str, float, bool, int, float, float]]:

@@ -12,6 +12,7 @@ Compute budgets (``budget``):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ from prunekit.data.train.sampling import RS2, FixedSubset
 from prunekit.errors import ConfigError, InputError, require
 # One implementation for both pillars; imported here by fit and re-exported (kd.py, subset.py, __init__).
 from prunekit.nn import evaluate, load_checkpoint, predict_logits, resolve_device, save_checkpoint  # noqa: F401
+from prunekit.nn import params as P
 from prunekit.params import Param, Spec
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -41,19 +43,19 @@ def _model_names() -> tuple[str, ...]:
 #: the training recipe, declared once: ``TrainConfig``, ``prunekit data train`` and sweep/plan configs
 TRAIN_PARAMS = Spec(
     Param("model", "choice", default="mlp", choices=_model_names, help="Classifier"),
-    Param("width", int, low=1, default=1, help="Width multiplier of the hidden layers"),
-    Param("epochs", int, low=1, default=10, help="Epochs (see budget)"),
-    Param("batch_size", int, low=1, default=128, help="Batch size"),
+    P.WIDTH,
+    dataclasses.replace(P.EPOCHS, help="Epochs (see budget)"),
+    P.BATCH_SIZE,
     Param("optimizer", "choice", default="sgd", choices=OPTIMIZERS, help="Optimizer"),
-    Param("lr", float, low=0.0, low_open=True, default=0.05, help="Peak learning rate"),
-    Param("momentum", float, low=0.0, high=1.0, high_open=True, default=0.9, help="SGD momentum"),
-    Param("weight_decay", float, low=0.0, default=5e-4, help="Weight decay"),
+    P.LR,
+    P.MOMENTUM,
+    P.WEIGHT_DECAY,
     Param("schedule", "choice", default="cosine", choices=SCHEDULES,
           help="Learning-rate schedule over the total number of steps"),
     Param("budget", "choice", default="epochs", choices=BUDGETS,
           help="epochs: fewer steps on smaller subsets; steps: as many steps as the full data"),
-    Param("device", str, default="cpu", help="cpu, cuda, cuda:N or auto"),
-    Param("seed", int, default=0, help="Random seed"),
+    P.DEVICE,
+    P.SEED,
 )
 
 
