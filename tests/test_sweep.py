@@ -157,13 +157,13 @@ def test_a_non_empty_directory_that_is_not_a_sweep_is_refused(tmp_path, capsys):
 @pytest.mark.parametrize("body, message", [
     ('data = "digits"\nbogus = 1\nepocs = 3\n', "unknown keys in the sweep config: bogus, epocs"),
     ('data = "digits"\nmethods = ["random", "nope"]\n', "unknown method 'nope'; valid methods: aum, ccs"),
-    ('data = "digits"\nkeep = [0]\n', "keep fraction 0 is outside (0, 1]"),
-    ('data = "digits"\nkeep = [0.5, 1.5]\n', "keep fraction 1.5 is outside (0, 1]"),
-    ('data = "digits"\nseeds = 0\n', "seeds must be a positive integer"),
+    ('data = "digits"\nkeep = [0]\n', "keep must be a number in (0, 1], got 0"),
+    ('data = "digits"\nkeep = [0.5, 1.5]\n', "keep must be a number in (0, 1], got 1.5"),
+    ('data = "digits"\nseeds = 0\n', "seeds must be an integer ≥ 1, got 0"),
     ('data = "no/such/file.npy"\n', "data path no/such/file.npy does not exist"),
     ('data = "digits"\nkd = "yes"\n', "kd must be a list of true/false"),
     ('methods = ["random"]\n', "needs 'data'"),
-    ('data = "digits"\nalpha = 2\n', "alpha must be 'auto' or a number in [0, 1]"),
+    ('data = "digits"\nalpha = 2\n', "alpha must be a number in [0, 1] or 'auto', got 2"),
     ('data = [1\n', "is not valid TOML"),
 ])
 def test_bad_config_one_line_exit_2_nothing_written(tmp_path, capsys, body, message):
@@ -175,6 +175,21 @@ def test_bad_config_one_line_exit_2_nothing_written(tmp_path, capsys, body, mess
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert message in err
     assert not out.exists()
+
+
+def _sweep_param_cases():
+    from prunekit.data.experiment.sweep_config import SWEEP_PARAMS
+
+    return [(p.name, v) for p in SWEEP_PARAMS for v in p.invalid_examples()]
+
+
+@pytest.mark.parametrize("key, value", _sweep_param_cases(), ids=repr)
+def test_every_declared_sweep_key_refuses_its_invalid_values(key, value):
+    from prunekit.data.experiment.sweep_config import SWEEP_PARAMS
+
+    with pytest.raises(ConfigError) as ei:
+        SweepConfig.from_dict({"data": "digits", key: value})
+    assert str(ei.value) == str(SWEEP_PARAMS[key].error(value))
 
 
 def test_bad_config_leaves_an_existing_sweep_untouched(clean, tmp_path, capsys):

@@ -81,8 +81,9 @@ class Param:
         c = self.choices() if callable(self.choices) else self.choices
         return tuple(c)
 
-    def describe(self) -> str:
-        """What a valid value is, in words: ``"an integer ≥ 1"``, ``"a number in (0, 1]"``, …"""
+    def describe(self, with_none: bool = True) -> str:
+        """What a valid value is, in words: ``"an integer ≥ 1"``, ``"a number in (0, 1]"``, …
+        (``with_none=False`` leaves out "or None": on the command line, None is the absent option)."""
         t = self.type
         if t == "choice":
             what = "one of " + ", ".join(repr(c) for c in self.valid_choices())
@@ -102,7 +103,7 @@ class Param:
             else:
                 what = noun
         extras = [repr(a) for a in self.also]
-        if self.none_means is not None:
+        if self.none_means is not None and with_none:
             extras.append("None")
         if extras:
             what += " or " + " or ".join(extras)
@@ -126,7 +127,12 @@ class Param:
         the default (plain text, no markup)."""
         parts = [t.strip().rstrip(".") for t in (self.help if meaning is None else meaning, extra) if t and t.strip()]
         head = ". ".join(parts)
-        tail = f"default: {self.default_text()}" if self.type is str else f"{self.describe()}; default: {self.default_text()}"
+        what = [] if self.type is str else [self.describe(with_none=False)]
+        if self.default is not REQUIRED:
+            what.append(f"default: {self.default_text()}")
+        tail = "; ".join(what)
+        if not tail:
+            return f"{head}." if head else ""
         return f"{head} ({tail})." if head else f"{tail[0].upper()}{tail[1:]}."
 
     # ------------------------------------------------------------------ validation

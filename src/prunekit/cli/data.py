@@ -9,37 +9,52 @@ from typing import List, Optional
 import typer
 
 from prunekit.cli._common import console, option, table
+from prunekit.data.scores import SCORERS, scorer_params
+from prunekit.data.select import COUNT, KEEP, SELECTORS, selector_params
+from prunekit.params import Param
 from prunekit.data.train.subset import KD_ALPHA, KD_TAU
 from prunekit.data.train.trainer import TRAIN_PARAMS as _TP
 
 app = typer.Typer(help="Score, select and export training examples.", no_args_is_help=True)
 
 DATA_HELP = "Examples: .npy (memory-mapped), .parquet (file or folder), .arrow/.feather or .csv."
+_METHOD = Param("method", "choice", choices=lambda: list(SCORERS), help="Scorer; repeat for several")
+_SELECTOR = Param("selector", "choice", choices=lambda: list(SELECTORS), help="Selector")
+
+
+def _scorer_option(name: str, *flags: str, extra: str = ""):
+    """An option for a scorer parameter: declared by the scorers; omitted = each scorer's default."""
+    return option(scorer_params()[name], *flags, default=None, extra=extra)
+
+
+def _selector_option(name: str, *flags: str, extra: str = ""):
+    return option(selector_params()[name], *flags, default=None, extra=extra)
 
 
 @app.command("score")
 def score_cmd(
     data: Path = typer.Argument(..., help=DATA_HELP),
-    method: List[str] = typer.Option(..., "--method", "-m", help="Scorer name; repeat for several (prototypicality, semdedup, density, random)."),
+    method: List[str] = option(_METHOD, "--method", "-m"),
     out: Path = typer.Option(..., "--out", "-o", help="Output Parquet file (id, label, scores, cluster, duplicate_of)."),
     labels: Optional[Path] = typer.Option(None, help="Labels for .npy input (.npy or one-column CSV)."),
     ids: Optional[Path] = typer.Option(None, help="Ids for .npy input (.npy or one-column CSV)."),
     embedding_column: Optional[str] = typer.Option(None, help="Table input: list column, or glob of numeric columns like 'f*'."),
     label_column: Optional[str] = typer.Option(None, help="Table input: label column (default 'label' if present)."),
     id_column: Optional[str] = typer.Option(None, help="Table input: id column (default 'id' if present)."),
-    k: Optional[int] = typer.Option(None, "--k", help="k-means clusters (default: classes for prototypicality alone, else round(sqrt N))."),
-    metric: Optional[str] = typer.Option(None, help="cosine (default) or l2."),
-    sample: Optional[int] = typer.Option(None, help="Rows k-means is fitted on (default 100000); all rows are assigned."),
-    niter: Optional[int] = typer.Option(None, help="k-means iterations (default 20)."),
-    eps: Optional[float] = typer.Option(None, help="semdedup: remove when cosine > 1 - eps (default 0.05)."),
-    policy: Optional[str] = typer.Option(None, help="semdedup keep policy: hard (default), easy, random."),
-    runs: Optional[int] = typer.Option(None, help="Dynamics scores: seeded proxy trainings averaged (default 5)."),
-    epochs: Optional[int] = typer.Option(None, help="Dynamics scores: epochs per proxy training (default 10; grand: 0 = at init)."),
-    model: Optional[str] = typer.Option(None, help="Dynamics scores: proxy model mlp (default), cnn or linear."),
-    at_epoch: Optional[int] = typer.Option(None, help="el2n: 0-based epoch it is read at (default: the last)."),
-    variant: Optional[str] = typer.Option(None, help="aum: logit (default) or prob margin."),
-    window: Optional[int] = typer.Option(None, help="dynamic_uncertainty: window of epochs (default 10)."),
-    seed: int = typer.Option(0, help="Random seed."),
+    k: Optional[int] = _scorer_option("k", "--k"),
+    metric: Optional[str] = _scorer_option("metric"),
+    sample: Optional[int] = _scorer_option("sample"),
+    niter: Optional[int] = _scorer_option("niter"),
+    n_neighbors: Optional[int] = _scorer_option("n_neighbors"),
+    eps: Optional[float] = _scorer_option("eps"),
+    policy: Optional[str] = _scorer_option("policy"),
+    runs: Optional[int] = _scorer_option("runs"),
+    epochs: Optional[int] = _scorer_option("epochs"),
+    model: Optional[str] = _scorer_option("model"),
+    at_epoch: Optional[int] = _scorer_option("at_epoch"),
+    variant: Optional[str] = _scorer_option("variant"),
+    window: Optional[int] = _scorer_option("window"),
+    seed: int = option(_TP["seed"]),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary."),
 ) -> None:
     """Score every example and write a Parquet table.
@@ -58,7 +73,7 @@ def score_cmd(
     ex = read_examples(data, embedding_column=embedding_column, label_column=label_column,
                        id_column=id_column, labels=labels, ids=ids)
     t = score(ex, method, seed=seed, show_progress=None if not quiet else False,
-              k=k, metric=metric, sample=sample, niter=niter, eps=eps, policy=policy,
+              k=k, metric=metric, sample=sample, niter=niter, n_neighbors=n_neighbors, eps=eps, policy=policy,
               runs=runs, epochs=epochs, model=model, at_epoch=at_epoch, variant=variant, window=window)
     t.write(out)
     if quiet:
@@ -82,19 +97,20 @@ def score_cmd(
 @app.command("select")
 def select_cmd(
     scores: Path = typer.Argument(..., help="Score table written by 'prunekit data score'."),
-    selector: str = typer.Option(..., "--selector", "-s", help="hardest, easiest, offset, random, ccs, dbp, sorscher."),
+    selector: str = option(_SELECTOR, "--selector", "-s"),
     out: Path = typer.Option(..., "--out", "-o", help="Output Parquet file (adds keep and reason)."),
-    keep: Optional[float] = typer.Option(None, help="Fraction of examples to keep, in (0, 1]."),
-    count: Optional[int] = typer.Option(None, help="Number of examples to keep (instead of --keep)."),
-    score: Optional[str] = typer.Option(None, "--score", help="Score column to rank by (default: first difficulty column)."),
-    balance: Optional[str] = typer.Option(None, help="Class balance: proportional or equal (hardest/easiest/offset/random)."),
-    beta: Optional[float] = typer.Option(None, help="offset/ccs: fraction of N dropped as hardest first."),
-    bins: Optional[int] = typer.Option(None, help="ccs: number of equal-width score bins (default 50)."),
-    cutoff_score: Optional[str] = typer.Option(None, help="ccs: column for the hard cutoff (default --score)."),
-    tau: Optional[float] = typer.Option(None, help="dbp: softmax temperature (default 0.5)."),
-    within: Optional[str] = typer.Option(None, help="dbp: hardest (default), easiest or random within clusters."),
+    keep: Optional[float] = option(KEEP),
+    count: Optional[int] = option(COUNT),
+    score: Optional[str] = _selector_option("score", "--score"),
+    balance: Optional[str] = _selector_option("balance", extra="for hardest, easiest, offset and random"),
+    beta: Optional[float] = _selector_option("beta", extra="for offset and ccs"),
+    bins: Optional[int] = _selector_option("bins"),
+    cutoff_score: Optional[str] = _selector_option("cutoff_score"),
+    tau: Optional[float] = _selector_option("tau"),
+    within: Optional[str] = _selector_option("within"),
+    abundant: Optional[int] = _selector_option("abundant"),
     dedup: bool = typer.Option(False, "--dedup", help="Drop near-duplicates (from semdedup) before selecting."),
-    seed: int = typer.Option(0, help="Random seed."),
+    seed: int = option(_TP["seed"]),
 ) -> None:
     """Choose the examples to keep; every dropped example gets a reason.
 
@@ -108,7 +124,7 @@ def select_cmd(
     check_writable(out)
     t = ScoreTable.read(scores)
     s = select(t, selector, keep, count=count, dedup=dedup, seed=seed, score=score, balance=balance,
-               beta=beta, bins=bins, cutoff_score=cutoff_score, tau=tau, within=within)
+               beta=beta, bins=bins, cutoff_score=cutoff_score, tau=tau, within=within, abundant=abundant)
     s.write(out)
     _print_summary(s, f"{selector}: kept {int(s.keep.sum()):,} of {len(s):,} → {out}")
 

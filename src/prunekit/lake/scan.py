@@ -35,7 +35,6 @@ from prunekit.lake.schema_graph import schema_candidates
 from prunekit.lake.stats import stats_prune
 from prunekit.lake.trash import Echo, recover_if_interrupted
 from prunekit.lake.verify import (
-    DEFAULT_SAMPLE,
     TableStore,
     canonical,
     column_set,
@@ -75,8 +74,9 @@ def _check_options(semantics: str, sample_rows: int, min_columns: int, seed: int
         ENGINE.check(engine)
 
 
-def find_containment(catalog: Catalog, *, semantics: str = "bag", engine: str = "duckdb",
-                     sample_rows: int = DEFAULT_SAMPLE, seed: int = 0, min_columns: int = 2,
+def find_containment(catalog: Catalog, *, semantics: str = SEMANTICS_PARAM.default,
+                     engine: str = ENGINE.default, sample_rows: int = SAMPLE_ROWS.default,
+                     seed: int = SEED.default, min_columns: int = MIN_COLUMNS.default,
                      skip_implied: bool = True, verifier=None, memory_bytes: int = 1 << 30,
                      show_progress: bool | None = None) -> tuple[ScanResult, Trace]:
     """Run stages 1–3 and the closure on an already profiled lake.
@@ -239,9 +239,10 @@ def _content_stages(profiles: dict[str, TableProfile], trace: Trace, semantics: 
     return proven, sample_s, verify_s
 
 
-def scan_traced(root: str | Path, *, semantics: str = "bag", engine: str = "duckdb",
-                cache: str | Path | bool | None = None, sample_rows: int = DEFAULT_SAMPLE,
-                seed: int = 0, min_columns: int = 2, skip_implied: bool = True,
+def scan_traced(root: str | Path, *, semantics: str = SEMANTICS_PARAM.default,
+                engine: str = ENGINE.default, cache: str | Path | bool | None = None,
+                sample_rows: int = SAMPLE_ROWS.default, seed: int = SEED.default,
+                min_columns: int = MIN_COLUMNS.default, skip_implied: bool = True,
                 workers: int | None = None, verifier=None, memory_bytes: int = 1 << 30,
                 show_progress: bool | None = None, echo: Echo | None = None) -> tuple[ScanResult, Trace]:
     """``scan`` that also returns the per-pair ``Trace``."""

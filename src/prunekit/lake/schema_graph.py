@@ -39,7 +39,7 @@ def _bitset(ids: set[int]) -> int:
     return int.from_bytes(np.packbits(bits, bitorder="little").tobytes(), "little")
 
 
-def schema_candidates(profiles: dict[str, TableProfile], *, min_columns: int = 2
+def schema_candidates(profiles: dict[str, TableProfile], *, min_columns: int = MIN_COLUMNS.default
                       ) -> list[tuple[str, str]]:
     """Sorted ``(parent, child)`` pairs with ``schema(child) ⊆ schema(parent)``, ``parent != child``.
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prunekit.data.scores.dynamics.scorers import PROXY_PARAMS
+from prunekit.data.select import KEEP as SELECT_KEEP
 from prunekit.data.train.subset import KD_ALPHA, KD_TAU
 from prunekit.data.train.trainer import TRAIN_PARAMS
 from prunekit.errors import ConfigError, InputError
-from prunekit.params import Param, Spec
+from prunekit.params import REQUIRED, Param, Spec
 
 SELECTION_METHODS = ("random", "ccs", "rs2")
 
@@ -33,12 +35,12 @@ SWEEP_PARAMS = Spec(
     dataclasses.replace(TRAIN_PARAMS["budget"], default="steps"),
     TRAIN_PARAMS["batch_size"],
     TRAIN_PARAMS["lr"],
-    Param("proxy_runs", int, low=1, default=3, help="Proxy trainings averaged by the dynamics scorers"),
-    Param("proxy_epochs", int, low=1, default=5, help="Epochs of each proxy training"),
+    dataclasses.replace(PROXY_PARAMS["runs"], name="proxy_runs", default=3),
+    dataclasses.replace(PROXY_PARAMS["epochs"], name="proxy_epochs", default=5),
     Param("workers", int, low=1, default=1, help="Cells run in this many processes"),
 )
 #: a kept fraction
-KEEP = Param("keep", float, low=0.0, low_open=True, high=1.0, help="Fraction of the examples kept")
+KEEP = dataclasses.replace(SELECT_KEEP, default=REQUIRED, none_means=None)
 _D = SWEEP_PARAMS.defaults()
 
 
