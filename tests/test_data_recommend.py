@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from prunekit.cli import main
-from prunekit.data.experiment.recommend import fit_curve, nested_subsamples, pilot_sizes, recommend_from_rows
+from prunekit.data.experiment.forecast import fit_curve, recommend_from_rows
+from prunekit.data.experiment.recommend import nested_subsamples, pilot_sizes
 from prunekit.errors import ConfigError, InputError
 
 N_FULL = 8000

@@ -9,7 +9,8 @@ from typing import Optional
 import typer
 
 from prunekit.cli._common import option
-from prunekit.data.experiment.recommend import FINAL_SEEDS, TOLERANCE
+from prunekit.data.experiment.forecast import TOLERANCE
+from prunekit.data.experiment.recommend import FINAL_SEEDS
 
 
 def sweep_cmd(

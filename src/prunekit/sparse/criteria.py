@@ -2,6 +2,8 @@
 
 Every function returns *new* bool masks (``True`` = kept) and never changes its inputs. Counts are
 exact; ties at a threshold go to the lower flat index (CPU) — deterministic for a given input.
+
+Algorithm and parameters: docs/ALGORITHMS.md §5.4.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ with one ε chosen so that the total number of kept weights is ``density · Σ n
 density would exceed 1 is made dense and ε is re-solved over the others (largest raw score first,
 one at a time, as in RigL's code). Fixture: LeNet-300-100 (784-300-100-10) at density 0.1 gives
 fc1 0.0796, fc2 0.2302, fc3 1.0.
+
+Algorithm and parameters: docs/ALGORITHMS.md §5.2.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ to 0 and so is their optimizer state (SGD ``momentum_buffer``, Adam ``exp_avg``/
 per-parameter state tensor of the weight's shape). Gradients are never masked: the dense gradient
 of every weight, pruned or not, stays in ``p.grad`` for gradient-based regrowth — which is why this
 does not use ``torch.ao.pruning`` or parametrizations (both give masked weights a zero gradient).
+
+Algorithm and parameters: docs/ALGORITHMS.md §5.1.
 """
 
 from __future__ import annotations

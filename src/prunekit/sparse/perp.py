@@ -8,6 +8,8 @@ a plain ``nn.Linear``: every masked weight is exactly 0 afterwards, by construct
 
 Limits: only ``nn.Linear`` modules get adapters (pruned Conv layers stay frozen); the packed
 ``in_proj_weight`` of ``nn.MultiheadAttention`` is not an ``nn.Linear`` and is not adapted.
+
+Algorithm and parameters: docs/ALGORITHMS.md §5.13.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ thin frozen wrappers that carry their parameters.
   half cosine over ``[0, t_end]``, constant afterwards (GraNet: 0.5 → 0.005 over the whole run;
   RigL: 0.3 → 0 at 75 % of training, no updates after).
 - :func:`lth_rounds` — rounds of iterative magnitude pruning at a fixed rate per round.
+
+Algorithm and parameters: docs/ALGORITHMS.md §5.3.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ fractions × seeds × {CE, KD}, scaling-curve fits (``fit_power_law``), the HTML
 (``write_report``) and the pruning-budget recommender (``recommend``: pilots → a method, kept
 fraction and KD weight within a tolerance)."""
 
-from prunekit.data.experiment.recommend import Recommendation, RecommendRun, recommend, recommend_from_rows
+from prunekit.data.experiment.forecast import Recommendation, recommend_from_rows
+from prunekit.data.experiment.recommend import RecommendRun, recommend
 from prunekit.data.experiment.sweep_report import write_report
 from prunekit.data.experiment.scaling import PowerLaw, fit_power_law
 from prunekit.data.experiment.sweep import (

@@ -3,6 +3,8 @@
 ``fit_power_law(n, err)`` fits ``err ≈ a · n^(−b)`` by least squares on ``log err = log a − b log n``
 (the straight line of a log–log plot). Points with ``err ≤ 0`` have no logarithm and are dropped
 (a perfect score says nothing about the slope); ``b > 0`` means error falls as data grows.
+
+Algorithm and parameters: docs/ALGORITHMS.md §3.5.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ every cell is one :func:`prunekit.data.train.train_subset` call.
 ``scoring_seconds`` of a method is the wall time of the scoring call it needed; dynamics scorers
 (el2n, forgetting, aum, ..., and ccs which uses aum) share one set of proxy trainings, so they all
 carry the cost of that shared call, as do geometry scorers of theirs.
+
+Algorithm and parameters: docs/ALGORITHMS.md §3.4.
 """
 
 from __future__ import annotations

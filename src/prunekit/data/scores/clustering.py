@@ -4,6 +4,8 @@ k-means runs in faiss on a sample of ``sample`` rows (all rows when N is smaller
 is assigned in one streaming pass over the (possibly memory-mapped) matrix. The cluster parameters
 (``CLUSTER_PARAMS``: k, metric, sample, niter) are declared here once for every scorer that
 clusters.
+
+Algorithm and parameters: docs/ALGORITHMS.md §1.6.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Embedding-geometry scorers over the run's shared k-means clustering (``clustering.py``):
 prototypicality (SSP) and the cluster statistics of density-based pruning (DBP).
 
-Directions (this project's convention, ALGORITHMS.md Part 1):
+Directions (this project's convention, docs/ALGORITHMS.md §1.0, §1.6–§1.8):
 
 - ``prototypicality``: **difficulty** = distance to the nearest k-means centroid (``1 - cos`` for
   ``metric="cosine"`` on L2-normalised embeddings, Euclidean for ``metric="l2"``). Typical = easy.

@@ -1,7 +1,10 @@
 """``random``: a uniform [0, 1) score per example from the run's seed (direction: random).
 
 Selecting the "hardest" by it is a seeded uniform random subset: the baseline every comparison
-must include."""
+must include.
+
+Algorithm and parameters: docs/ALGORITHMS.md §1.10.
+"""
 
 from __future__ import annotations
 

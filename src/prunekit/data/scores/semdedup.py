@@ -13,6 +13,8 @@ difficulty: higher = more redundant.
 
 The cluster similarity matrix is computed in row blocks against earlier members only, so memory
 stays at ``block × cluster size`` and roughly half of the products are skipped.
+
+Algorithm and parameters: docs/ALGORITHMS.md §1.9.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Selectors: scores → a keep mask with a reason per dropped example (the contract: ``base``; the
-selectors and their parameters: ``methods``; ALGORITHMS.md Part 2).
+selectors and their parameters: ``methods``; docs/ALGORITHMS.md Part 2).
 
 The registered selectors (``SELECTORS``; ``prunekit data select -s <name>``):
 

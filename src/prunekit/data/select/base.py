@@ -9,6 +9,8 @@ counted by category.
 Dedup-then-select (DBP's order): with ``dedup=True`` the examples whose ``duplicate_of`` is set are
 dropped first ("duplicate: …") and the selector fills the budget — still counted on the full N —
 from the rest.
+
+Algorithm and parameters: docs/ALGORITHMS.md §2.1–§2.2.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The selectors (ALGORITHMS.md Part 2; the table of them is in the package docstring) and their
+"""The selectors (docs/ALGORITHMS.md §2.1–§2.8; the table of them is in the package docstring) and their
 parameters, each declared once and shared by the selectors that take it."""
 
 from __future__ import annotations

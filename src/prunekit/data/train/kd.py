@@ -4,6 +4,8 @@ A teacher is trained on the **full** data (by prunekit, cached on disk by config
 checksum), loaded from a prunekit checkpoint, or any callable mapping a float32 batch (B, D) to
 logits (B, C). Its logits for every training example are computed **once** (N × C) and then
 indexed per batch — never recomputed per epoch.
+
+Algorithm and parameters: docs/ALGORITHMS.md §3.2.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ least once when the budget does not divide N: the last, short window is topped u
 replacement each epoch draws an independent subset. Optionally class-balanced. Pure NumPy: the
 trainer asks for epoch e's rows; no PyTorch internals are patched and the epoch length any
 scheduler sees is exactly ⌈budget / batch⌉ steps.
+
+Algorithm and parameters: docs/ALGORITHMS.md §3.3.
 """
 
 from __future__ import annotations

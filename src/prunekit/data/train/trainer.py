@@ -8,6 +8,8 @@ Compute budgets (``budget``):
 - ``"epochs"``: ``epochs`` passes over what is trained on — fewer steps on smaller subsets;
 - ``"steps"``: as many optimizer steps as ``epochs`` passes over the *full* data would take,
   whatever the subset size (CCS's protocol).
+
+Algorithm and parameters: docs/ALGORITHMS.md §3.1.
 """
 
 from __future__ import annotations

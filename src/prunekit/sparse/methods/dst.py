@@ -1,5 +1,8 @@
 """Dynamic sparse training from a random sparse start: RigL (regrow by gradient) and SET (regrow
-at random). The number of active weights per layer never changes."""
+at random). The number of active weights per layer never changes.
+
+Algorithm and parameters: docs/ALGORITHMS.md §5.10–§5.11.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Gradual pruning on the cubic schedule: GMP and GraNet (GMP + zero-cost neuroregeneration)."""
+"""Gradual pruning on the cubic schedule: GMP and GraNet (GMP + zero-cost neuroregeneration).
+
+Algorithm and parameters: docs/ALGORITHMS.md §5.8–§5.9.
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,8 @@ lands exactly on the target), then every parameter and buffer of the model and t
 state are rewound to their values at ``rewind_step``; the masks stay. The last round trains the
 final ticket. So LTH here costs the same number of optimizer steps as every other method; its
 real cost in the original protocol (a full training per round) is ``R + 1`` times that.
+
+Algorithm and parameters: docs/ALGORITHMS.md §5.12.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """One-shot magnitude pruning + fine-tuning: train dense, prune once (global or layer-wise), keep
-training the survivors."""
+training the survivors.
+
+Algorithm and parameters: docs/ALGORITHMS.md §5.5, §5.7.
+"""
 
 from __future__ import annotations
 

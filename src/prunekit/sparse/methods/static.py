@@ -1,4 +1,7 @@
-"""Masks fixed before training: static random (ERK or uniform layer densities) and SNIP."""
+"""Masks fixed before training: static random (ERK or uniform layer densities) and SNIP.
+
+Algorithm and parameters: docs/ALGORITHMS.md §5.6.
+"""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ module              job
 ``scorers``         the registered scorers: R seeded proxy trainings → the scores above
 ==================  ==============================================================================
 
-Every score is a **difficulty** (higher = harder; ALGORITHMS.md Part 1). From your own loop::
+Every score is a **difficulty** (higher = harder; docs/ALGORITHMS.md §1.0). From your own loop::
 
     from prunekit.data.scores.dynamics import Recorder, el2n, aum
     rec = Recorder(n, n_classes)

@@ -1,6 +1,6 @@
 """Training-dynamics scores over recorded trainings (pure functions of one ``Recorder`` or a list
-of them, one per seeded run). Every score is a **difficulty** (higher = harder; ALGORITHMS.md
-Part 1), (N,) float64:
+of them, one per seeded run). Every score is a **difficulty** (higher = harder; docs/ALGORITHMS.md
+§1.0–§1.5), (N,) float64:
 
 ===========================  ==================================================================
 function                     score (per example)

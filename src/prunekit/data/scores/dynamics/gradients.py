@@ -9,6 +9,8 @@ function                     score (per example)
 ``grand_last_layer``         the same restricted to the last linear layer — a different score
 ``grand_reference``          GraNd by a per-example autograd loop (slow; tests and benchmarks)
 ===========================  ==================================================================
+
+Algorithm and parameters: docs/ALGORITHMS.md §1.2.
 """
 
 from __future__ import annotations

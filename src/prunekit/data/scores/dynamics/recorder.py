@@ -13,6 +13,8 @@ the logits' device, copies only those to the CPU and writes them into preallocat
 
 Several seeded runs are several recorders; the score functions (``functions.py``) take one
 ``Recorder`` or a list of them. From PyTorch Lightning: ``RecorderCallback`` (``lightning.py``).
+
+Algorithm and parameters: docs/ALGORITHMS.md §1.1–§1.5.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The registered training-dynamics scorers: R short, seeded proxy trainings on all the data,
-recorded batch by batch, then scored and averaged over runs (ALGORITHMS.md 1.1–1.5).
+recorded batch by batch, then scored and averaged over runs (docs/ALGORITHMS.md §1.1–§1.5).
 
 Scorers of one ``score()`` call with the same proxy settings share the same trainings: asking for
 el2n, forgetting and aum together costs R trainings, not 3R. GraNd and its last-layer variant take
