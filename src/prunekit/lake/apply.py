@@ -19,6 +19,8 @@ steps ``intent``, ``recipe``, ``verified``, ``moved``, ``done``, ``restore-inten
 ``purge-intent``, plus ``recipe-partial`` (positions written, recipe.json not yet),
 ``moved-unjournaled`` (table moved, journal not yet written), ``restore-moved`` and
 ``purge-partial``. It exists only so tests can kill a real ``prunekit lake apply`` mid-way.
+
+Algorithm and parameters: docs/ALGORITHMS.md §4.11.
 """
 
 from __future__ import annotations

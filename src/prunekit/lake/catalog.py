@@ -32,6 +32,8 @@ names after normalisation) become ``Skipped(path, reason)`` and the scan goes on
 
 Profiles are cached in ``<root>/.prunekit/profiles.json`` (or a path you give): a re-scan
 re-profiles only tables whose *signature* (file names, sizes, modification times) changed.
+
+Algorithm and parameters: docs/ALGORITHMS.md §4.2.
 """
 
 from __future__ import annotations

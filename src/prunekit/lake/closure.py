@@ -7,6 +7,8 @@ queried again (``implied``), and the final edge set is closed (``transitive_clos
 
 Exact duplicates are tables that contain each other with equal row counts (and, under set
 semantics, equal fingerprints, because mutual *set* containment allows different multiplicities).
+
+Algorithm and parameters: docs/ALGORITHMS.md §4.7.
 """
 
 from __future__ import annotations

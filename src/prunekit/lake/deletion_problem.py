@@ -23,6 +23,8 @@ usable edge ``i ⊆ j`` — verified (or derived from verified edges by transiti
 In a group of exact duplicates, edges run both ways, and the two constraints leave exactly one copy
 kept. Tables without usable edges are kept and are not part of the problem. ``deletion_solver``
 solves it; ``deletion_plan`` turns the solution into the plan file.
+
+Algorithm and parameters: docs/ALGORITHMS.md §4.8.
 """
 
 from __future__ import annotations

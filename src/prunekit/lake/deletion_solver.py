@@ -3,6 +3,8 @@
 Solved with ``scipy.optimize.milp`` (HiGHS, relative gap 0); ``greedy`` is the fallback (also used
 automatically when the MILP fails or hits its time limit without a solution, or with a worse
 incumbent than greedy's).
+
+Algorithm and parameters: docs/ALGORITHMS.md §4.9.
 """
 
 from __future__ import annotations

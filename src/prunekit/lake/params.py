@@ -22,7 +22,7 @@ ENGINE = Param("engine", "choice", default="duckdb", choices=ENGINES,
                help="Verification engine: duckdb (embedded) or spark (local mode)")
 SEMANTICS_PARAM = Param("semantics", "choice", default="bag", choices=SEMANTICS,
                         help="bag (multiplicities must fit, like EXCEPT ALL) or set")
-# 691 = ⌈ln(1/δ)/ε⌉ for ε = 1 %, δ = 10⁻³ (ALGORITHMS.md Part 4): see ``verify``.
+# 691 = ⌈ln(1/δ)/ε⌉ for ε = 1 %, δ = 10⁻³ (docs/ALGORITHMS.md §4.5): see ``verify``.
 SAMPLE_ROWS = Param("sample_rows", int, low=1, default=691,
                     help="Rows of each child probed in the parent before exact verification")
 MIN_COLUMNS = Param("min_columns", int, low=1, default=2,

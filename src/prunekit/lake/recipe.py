@@ -15,6 +15,8 @@ deletion rather than restored approximately.
 On disk a recipe is a folder: ``positions.parquet`` (one int64 column ``position``) and
 ``recipe.json`` (metadata, including the sha256 of ``positions.parquet``), both written atomically,
 the JSON last so that a readable ``recipe.json`` always describes a complete positions file.
+
+Algorithm and parameters: docs/ALGORITHMS.md §4.10.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ almost always a coincidence (a vector ``x`` of small integers "is contained" in 
 ``x`` column holding those integers) and rebuilding a vector from an unrelated table is not a
 deletion anyone wants; exact duplicates of narrow tables are still found. ``min_columns=1`` turns
 this off.
+
+Algorithm and parameters: docs/ALGORITHMS.md §4.3.
 """
 
 from __future__ import annotations

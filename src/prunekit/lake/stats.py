@@ -14,6 +14,8 @@ parents with the same row count: they are candidates for exact duplicates only.
 
 Profiles hold exact statistics (``catalog`` trusts footer bounds only where they cannot be
 truncated) or order-preserving encodings of them, so a dropped pair is never a containment.
+
+Algorithm and parameters: docs/ALGORITHMS.md §4.4.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ That parse *is* the table's content as far as prunekit is concerned.
 Row hashes are null-safe and value-based: integer widths and float widths hash alike when the
 values are equal, ``-0.0`` hashes as ``0.0``, every NaN hashes alike, NULL differs from every value.
 They are for fingerprints and sampling; exact verification always compares the values themselves.
+
+Algorithm and parameters: docs/ALGORITHMS.md §4.1.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from prunekit.lake.model import TableProfile
 from prunekit.lake.params import SAMPLE_ROWS
 from prunekit.lake.tableio import plain_array, read_table, row_hashes, temporal_counts
 
-DEFAULT_SAMPLE = SAMPLE_ROWS.default   # 691: ε = 1 %, δ = 10⁻³: ⌈ln(1/δ)/ε⌉ (ALGORITHMS.md Part 4)
+DEFAULT_SAMPLE = SAMPLE_ROWS.default   # 691: ε = 1 %, δ = 10⁻³: ⌈ln(1/δ)/ε⌉ (docs/ALGORITHMS.md §4.5)
 
 
 def sample_indices(name: str, n_rows: int, k: int = DEFAULT_SAMPLE, seed: int = 0) -> np.ndarray:
