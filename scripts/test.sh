@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# Debian's headless Chromium renders the sweep report in tests/test_report.py (skipped without it).
+# Debian's headless Chromium renders the sweep report in tests/data/experiment/test_sweep_report.py (skipped without it).
 if [ ! -x /usr/bin/chromium ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
