@@ -10,7 +10,6 @@ command: inputs read (``plan_inputs``), the lake's trash taken into account, the
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -20,7 +19,7 @@ from prunekit.errors import InputError
 from prunekit.io.atomic import atomic_path, check_writable
 from prunekit.lake.deletion_problem import CostModel, build_problem
 from prunekit.lake.deletion_solver import solve
-from prunekit.lake.jsonfile import read_json
+from prunekit.lake.jsonfile import read_json, utc_timestamp
 from prunekit.lake.model import ScanResult
 from prunekit.lake.params import (
     DEFAULT_ACCESSES,
@@ -37,9 +36,6 @@ from prunekit.lake.trash import Echo, protected_tables, recovered, trash_root
 PLAN_FORMAT = "prunekit-lake-plan"
 PLAN_VERSION = 1
 
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def make_plan(scan: ScanResult, cost: CostModel | None = None, *,
@@ -95,7 +91,7 @@ def make_plan(scan: ScanResult, cost: CostModel | None = None, *,
     return {
         "format": PLAN_FORMAT,
         "version": PLAN_VERSION,
-        "created": _now(),
+        "created": utc_timestamp(),
         "scan": {"root": scan.root, "semantics": scan.semantics, "engine": scan.engine,
                  "source": str(scan_source) if scan_source else None, "sha256": scan_sha256,
                  "tables": len(prof), "edges": len(scan.edges)},

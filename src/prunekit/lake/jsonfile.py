@@ -1,7 +1,9 @@
-"""Reading the lake's own JSON files (plans, recipes): the value, or one readable error line."""
+"""The lake's own JSON files (plans, recipes, the journal): reading one (the value, or one readable
+error line) and the UTC timestamps they record."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from pathlib import Path
 from typing import Any
@@ -18,3 +20,9 @@ def read_json(path: Path, what: str, *, missing: str, error: type[InputError] = 
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise error(f"{path}: not a readable {what} ({exc})") from exc
+
+
+def utc_timestamp(timespec: str = "seconds") -> str:
+    """Now, in UTC, ISO 8601 (``timespec`` as for ``datetime.isoformat``: "seconds" for plans and
+    recipes, "milliseconds" for journal records)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec=timespec)

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import pyarrow as pa
 
 Semantics = Literal["bag", "set"]
-FORMATS = ("parquet", "csv")
+LAKE_FORMATS = ("parquet", "csv")  # the file formats a lake table may have
 
 
 def normalise_name(name: str) -> str:

@@ -22,7 +22,6 @@ Algorithm and parameters: docs/ALGORITHMS.md §4.10.
 from __future__ import annotations
 
 import base64
-import datetime as _dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from prunekit.lake import tableio
 from prunekit.lake._crash import crash_point
 from prunekit.lake.errors import RecipeError
 from prunekit.lake.exact import content_digest, exact_form, forms_equal, show_value
-from prunekit.lake.jsonfile import read_json
+from prunekit.lake.jsonfile import read_json, utc_timestamp
 from prunekit.lake.model import normalise_name
 from prunekit.lake.params import SEMANTICS_PARAM
 from prunekit.lake.row_matching import match_positions
@@ -164,9 +163,6 @@ def _cast_parent(parent_col: pa.ChunkedArray, child_type: pa.DataType) -> tuple[
     return cast, forms_equal(exact_form(col), exact_form(back))
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
 
 def build_recipe(child_path: str | Path, parent_path: str | Path, *,
                  child_name: str | None = None, parent_name: str | None = None,
@@ -220,7 +216,7 @@ def build_recipe(child_path: str | Path, parent_path: str | Path, *,
     meta = {
         "format": RECIPE_FORMAT,
         "version": RECIPE_VERSION,
-        "created": _now(),
+        "created": utc_timestamp(),
         "semantics": semantics,
         "child": {
             "name": child_name,

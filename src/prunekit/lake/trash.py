@@ -20,7 +20,6 @@ finished, since their checks had passed. After recovery every table is in place 
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
 import os
 import shutil
@@ -30,6 +29,7 @@ from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 from prunekit.errors import InputError
+from prunekit.lake.jsonfile import utc_timestamp
 
 TRASH_DIR = ".prunekit-trash"
 JOURNAL = "journal.jsonl"
@@ -58,9 +58,6 @@ def entry_dir(root: str | Path, name: str) -> Path:
     return trash_root(root) / quote(name, safe="")
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
-
 
 def fsync_dir(path: Path) -> None:
     # A rename is durable only once its directory is synced; not every platform allows it.
@@ -79,7 +76,7 @@ class Journal:
         self.path = trash_root(root) / JOURNAL
 
     def append(self, **record: Any) -> dict[str, Any]:
-        record = {"time": _now(), **record}
+        record = {"time": utc_timestamp("milliseconds"), **record}
         line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode()
         new = not self.path.exists()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
