@@ -30,11 +30,15 @@ def option(param, *flags: str, default: Any = ..., extra: str = "", help: str | 
     values and the default (plain text; Rich markup would swallow ``[default: …]``). ``default``
     overrides the CLI default, e.g. ``None`` so that the library fills it in; ``help`` replaces the
     declared meaning (an option that sets the parameter of something else), ``extra`` adds to it."""
+    import dataclasses
+
     import typer
 
     from prunekit.params import REQUIRED
 
     d = param.default if default is ... else default
+    if default is not ... and default is not None:  # the command's own default: say that one
+        param = dataclasses.replace(param, default=default)
     if d is REQUIRED:
         d = ...
     return typer.Option(d, *flags, help=param.help_text(extra, help), show_default=False, **kwargs)

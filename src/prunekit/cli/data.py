@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import List, Optional
 
@@ -239,7 +240,8 @@ def train_cmd(
     kd_alpha: Optional[str] = option(KD_ALPHA, default=None, extra="omit for plain cross-entropy"),
     kd_tau: float = option(KD_TAU),
     teacher: Optional[Path] = typer.Option(None, help="Teacher checkpoint (default: train one on all the data, cached)."),
-    teacher_model: Optional[str] = typer.Option(None, help="Model of the trained teacher (default: --model)."),
+    teacher_model: Optional[str] = option(dataclasses.replace(_TP["model"], default=None, none_means="--model"),
+                                          "--teacher-model", help="Model of the trained teacher"),
     teacher_width: int = option(_TP["width"], "--teacher-width", help="Width multiplier of the trained teacher (capacity)"),
     device: str = option(_TP["device"]),
     seed: int = option(_TP["seed"]),

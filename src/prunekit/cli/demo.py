@@ -6,13 +6,15 @@ from pathlib import Path
 
 import typer
 
-from prunekit.cli._common import console, table
+from prunekit.cli._common import console, option, table
+from prunekit.data.select import KEEP
+from prunekit.nn.params import SEED
 
 
 def demo(
     out: Path = typer.Option(Path("prunekit-demo"), "--out", "-o", help="Directory for the artefacts."),
-    keep: float = typer.Option(0.3, help="Fraction of the training set to keep."),
-    seed: int = typer.Option(0, help="Random seed."),
+    keep: float = option(KEEP, default=0.3),
+    seed: int = option(SEED),
     sweep: bool = typer.Option(True, "--sweep/--no-sweep", help="Also run the compact sweep and write its report."),
 ) -> None:
     """Score, select and export MNIST-5k, show what each selection costs in accuracy, then run a
