@@ -13,4 +13,6 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONHASHSEED=0
-exec .venv/bin/python -m pytest -q "$@"
+# Two worker processes, one test module each at a time (its module fixtures built once), modules with
+# slow tests first (tests/conftest.py). Serially: .venv/bin/python -m pytest -q
+exec .venv/bin/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder "$@"

@@ -1,32 +1,76 @@
-"""Shared fixtures: small planted data sets (seeded, deterministic) and a scored table.
+"""Shared fixtures: small planted data sets (seeded, deterministic), a scored table, and engines
+(one local Spark verifier for the whole run).
 
 Arrays are session-scoped (built once); ``ExampleSet`` objects are rebuilt per test because they
 are mutable.
+
+The suite runs serially (``pytest``) or in two worker processes (``pytest -n 2 --dist loadfile
+--no-loadscope-reorder``, what scripts/test.sh does): each test module goes to one worker (its
+module-scoped fixtures are built once), modules holding ``slow`` tests are handed out first, and a
+session fixture (an engine, a data set) is built at most once per worker.
 """
 
 from __future__ import annotations
 
 import os
 
-import numpy as np
-import pytest
-
+# Set before numpy, torch or faiss is imported (they read these once, when loaded).
 # Progress bars never render in tests (stderr may be a terminal when run by hand).
 os.environ.setdefault("PRUNEKIT_PROGRESS", "0")
+# One compute thread per process, subprocesses included (they inherit the environment): the inputs
+# are tiny, and on a 2-core machine shared by two pytest workers or other jobs, OpenMP threads that
+# cannot be scheduled spin at every barrier. Measured: a 14-cell sweep on digits took 157 s with
+# torch's default two threads next to one other busy process, 9.5 s with one. Tests that check
+# results do not depend on the thread count set it explicitly (test_scorer_contract).
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+# Rich sizes its console from the terminal, else $COLUMNS, else 80 columns; at 80 a long temporary
+# path (pytest-xdist adds ``popen-gwN/``) wraps the words tests look for. A fixed width makes the
+# output the same in every terminal, worker and temporary directory.
+os.environ["COLUMNS"] = "200"
 
-# faiss runs on one OpenMP thread in this process: the test inputs are tiny, and on a shared,
-# busy machine OpenMP barriers between threads that cannot be scheduled made k-means on 1,000 rows
-# take ~0.4 s instead of ~2 ms (the whole suite 3x slower, and erratic). Subprocesses are not
-# affected; test_scorer_contract checks that the thread count does not change any result.
+# faiss on one OpenMP thread in this process too (it may have been imported before this file).
 import faiss  # noqa: E402
 
-FAISS_THREADS = faiss.omp_get_max_threads()
 faiss.omp_set_num_threads(1)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 from prunekit.data import score  # noqa: E402
 from prunekit.io.examples import from_arrays  # noqa: E402
 
 from planted import CLASS_SIZES, DIM, gaussian_mixture, planted_duplicates  # noqa: E402,F401
+
+# ----------------------------------------------------------------------------- scheduling
+
+
+def pytest_collection_modifyitems(config, items):
+    """Modules holding ``slow`` tests run first: under ``--dist loadfile --no-loadscope-reorder``
+    workers take modules in this order, so a long module does not start last and become the tail of
+    the run. Stable: the order is otherwise kept, and a module's tests stay together."""
+    def module(item):
+        return item.nodeid.split("::")[0]
+
+    slow = {module(it) for it in items if it.get_closest_marker("slow")}
+    items.sort(key=lambda it: module(it) not in slow)
+
+
+# ----------------------------------------------------------------------------- environment
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_prunekit_cache(tmp_path_factory):
+    """prunekit's on-disk cache (embeddings, teacher logits) lives in this run's temporary directory:
+    no test reads an entry left by an earlier run or writes to ~/.cache/prunekit. Tests that check
+    the cache still point ``PRUNEKIT_CACHE`` at their own directory."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PRUNEKIT_CACHE", str(tmp_path_factory.mktemp("prunekit-cache")))
+    yield
+    mp.undo()
+
+
+# ----------------------------------------------------------------------------- data
 
 
 @pytest.fixture(scope="session")
@@ -71,10 +115,32 @@ def scored_table(dup_mixture_arrays):
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny models: one intra-op thread. On a busy 2-core machine, two threads that cannot both be
-    scheduled made the training tests ~8x slower (85 s vs 10 s); restored afterwards."""
+    scheduled made the training tests ~8x slower (85 s vs 10 s); restored afterwards. (The
+    environment set above already starts torch on one thread unless $OMP_NUM_THREADS says
+    otherwise.)"""
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# ----------------------------------------------------------------------------- engines
+
+
+@pytest.fixture(scope="session")
+def spark_verifier():
+    """The one local Spark verifier of the run (its JVM takes ~10 s to start). Tests never start
+    their own: configuration that only takes effect when the JVM starts (packages, SQL extensions and
+    catalogs for Delta or Iceberg, object-store settings) goes here, since a later ``getOrCreate``
+    silently returns the running session without it. Skips when pyspark or Java is missing."""
+    pytest.importorskip("pyspark")
+    from prunekit.lake.backends import get_verifier
+
+    try:
+        v = get_verifier("spark")
+    except Exception as exc:  # no Java runtime on this machine
+        pytest.skip(f"Spark cannot start here: {exc}")
+    yield v
+    v.close()

@@ -134,6 +134,7 @@ def test_console_script_entry_point(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "does not exist" in r.stderr
 
 
+@pytest.mark.slow
 def test_demo_selection_part_writes_its_artefacts(tmp_path, capsys):
     """The README's main command, first part (the sweep part is covered by the sweep tests)."""
     out = tmp_path / "demo"

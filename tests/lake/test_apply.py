@@ -55,6 +55,7 @@ def _assert_identical(paths, snap, names, *, same_bytes: bool):
             assert file_checksum(p) == snap[n][0], n
 
 
+@pytest.mark.slow
 def test_plan_apply_restore_purge_end_to_end(lake, capsys):
     root, paths, plan_path, plan, snap = lake
     deleted = _deleted(plan)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from _planted_plan import snapshot, write_lake
 from prunekit.cli import main
 from prunekit.lake.exact import table_difference
@@ -11,6 +13,7 @@ from prunekit.lake.trash import lake_state
 from prunekit.lake.tableio import file_checksum, read_table
 
 
+@pytest.mark.slow
 def test_scan_plan_apply_rescan_restore(tmp_path):
     root = tmp_path / "lake"
     paths = write_lake(root)

@@ -7,19 +7,12 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from prunekit.lake.backends import get_verifier, verify_group
+from prunekit.lake.backends import verify_group
 from prunekit.lake.catalog import scan_catalog
 from prunekit.lake.scan import find_containment
 
 
-@pytest.fixture(scope="module")
-def spark_verifier():
-    try:
-        v = get_verifier("spark")
-    except Exception as exc:  # no Java runtime on this machine
-        pytest.skip(f"Spark cannot start here: {exc}")
-    yield v
-    v.close()
+# spark_verifier: the run's one Spark session (tests/conftest.py)
 
 
 @pytest.mark.slow

@@ -88,6 +88,7 @@ def test_rerun_with_the_same_config_redoes_nothing(clean, tmp_path):
     assert table(out).equals(before)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_redoes_no_finished_cell(clean, tmp_path):
     clean_out = clean[1]
     cfg = write_config(tmp_path / "sweep.toml")
@@ -234,6 +235,7 @@ def test_sweep_on_files(tmp_path):
     assert res.total == 1 and len(t) == 1 and t.dataset[0] == "train.npy" and 0 < t.accuracy[0] <= 1
 
 
+@pytest.mark.slow
 def test_workers_2_gives_the_same_table(clean, tmp_path):
     cfg_path, clean_out = clean
     res = run_sweep(cfg_path, tmp_path / "out", workers=2, show_progress=False)

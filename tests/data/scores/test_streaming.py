@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from numpy.lib.format import open_memmap
 
 CHILD = r"""
@@ -54,6 +55,7 @@ def _growth_mb(path) -> tuple[float, dict]:
     return (res["peak_kb"] - res["base_kb"]) / 1024, res
 
 
+@pytest.mark.slow
 def test_memmap_scoring_memory_does_not_grow_with_the_file(tmp_path):
     """Peak resident memory minus the fixed overheads (BLAS buffers, k-means on the sample, one
     SemDeDup group) must not follow the file: tripling N adds only the per-row bookkeeping."""
