@@ -1,5 +1,5 @@
 """Shared fixtures: small planted data sets (seeded, deterministic), a scored table, and engines
-(one local Spark verifier for the whole run).
+(one local Spark session per process).
 
 Arrays are session-scoped (built once); ``ExampleSet`` objects are rebuilt per test because they
 are mutable.
@@ -130,17 +130,29 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def spark_verifier():
-    """The one local Spark verifier of the run (its JVM takes ~10 s to start). Tests never start
-    their own: configuration that only takes effect when the JVM starts (packages, SQL extensions and
-    catalogs for Delta or Iceberg, object-store settings) goes here, since a later ``getOrCreate``
-    silently returns the running session without it. Skips when pyspark or Java is missing."""
+def spark_session():
+    """The one local Spark session of the process (its JVM takes ~10 s to start). Tests never start
+    their own: configuration that only takes effect when the JVM starts (``spark.jars.packages``,
+    ``spark.sql.extensions`` and catalogs for Delta or Iceberg, object-store settings) goes here,
+    since a later ``getOrCreate`` silently returns the running session without it. Skips when
+    pyspark or a Java runtime is missing; stopped at the end of the run."""
     pytest.importorskip("pyspark")
     from prunekit.lake.backends import get_verifier
 
     try:
-        v = get_verifier("spark")
+        session = get_verifier("spark").spark  # the quiet local[1] session prunekit itself builds
     except Exception as exc:  # no Java runtime on this machine
         pytest.skip(f"Spark cannot start here: {exc}")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def spark_verifier(spark_session):
+    """A Spark verification engine on the shared session (cheap: no JVM start; a fresh one per test,
+    so no cached parent survives a failed test)."""
+    from prunekit.lake.backends import get_verifier
+
+    v = get_verifier("spark", session=spark_session)
     yield v
     v.close()
