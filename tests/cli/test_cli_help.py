@@ -77,3 +77,11 @@ def test_plan_help_says_its_defaults():
     by_name = {p.name: getattr(p, "help", None) or "" for p in COMMANDS["data plan"].params}
     assert "default: 1)" in by_name["tolerance"]
     assert "default: 1)" in by_name["final_seeds"]
+
+
+def test_running_the_cli_again_does_not_grow_the_command_tree(capsys):
+    assert main(["--version"]) == 0
+    groups, commands = len(app.registered_groups), len(app.registered_commands)
+    for _ in range(3):
+        assert main(["--version"]) == 0
+    assert (len(app.registered_groups), len(app.registered_commands)) == (groups, commands) == (4, 1)

@@ -34,7 +34,15 @@ def _root(
     """prunekit command line."""
 
 
+_registered = False
+
+
 def _register() -> None:
+    """Attach the command groups, once per process: ``main`` runs many times in one process (tests,
+    scripts), and every extra attachment made each later call rebuild one more copy of the tree."""
+    global _registered
+    if _registered:
+        return
     from prunekit.cli import data, datasets, demo, lake, sparse  # noqa: F401
 
     app.add_typer(data.app, name="data")
@@ -42,6 +50,7 @@ def _register() -> None:
     app.add_typer(lake.app, name="lake")
     app.add_typer(sparse.app, name="sparse")
     app.command("demo")(demo.demo)
+    _registered = True
 
 
 def main(argv: list[str] | None = None) -> int:
