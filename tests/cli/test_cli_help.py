@@ -69,8 +69,10 @@ def test_train_help_lists_every_model_and_says_defaults():
     for name in ("model", "optimizer", "schedule", "budget"):
         for choice in TRAIN_PARAMS[name].valid_choices():
             assert f"'{choice}'" in by_name[name], (name, choice)
-    for name in ("epochs", "batch_size", "lr", "kd_tau", "seed"):
-        assert f"default: {TRAIN_PARAMS[name].default_text() if name in TRAIN_PARAMS else '4'}" in by_name[name]
+    from prunekit.data.train.subset import KD_TAU
+
+    for p in (*(TRAIN_PARAMS[n] for n in ("epochs", "batch_size", "lr", "seed")), KD_TAU):
+        assert f"default: {p.default_text()})" in by_name[p.name], p.name
 
 
 def test_plan_help_says_its_defaults():
