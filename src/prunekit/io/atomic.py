@@ -9,7 +9,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from prunekit.errors import InputError
 
@@ -57,3 +57,33 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_not_input(
+    out: str | os.PathLike,
+    inputs: Iterable[tuple[str, str | os.PathLike | None]],
+) -> Path:
+    """Refuse an output path that is one of the command's inputs — the same path, the same file
+    reached through a symlink or a hard link, or a path inside an input folder (a Parquet data set
+    stored as a folder). ``inputs`` are ``(what, path)`` pairs; ``None`` paths are skipped.
+    Raises ``InputError`` naming both; returns ``out`` as a ``Path``."""
+    o = Path(out)
+    o_real = Path(os.path.realpath(o))
+    for what, path in inputs:
+        if path is None:
+            continue
+        p = Path(path)
+        p_real = Path(os.path.realpath(p))
+        if o_real == p_real or _same_file(o, p):
+            raise InputError(f"refusing to write {o}: it is the {what} {p} (an output never replaces an input)")
+        if p_real.is_dir() and (p_real == o_real or p_real in o_real.parents):
+            raise InputError(f"refusing to write {o}: it is inside the {what} folder {p} "
+                             "(an output never changes an input)")
+    return o
