@@ -297,14 +297,18 @@ def test_zero_rows(tmp_path):
         read_examples(tmp_path / "x.npy")
     X0 = np.zeros((0, 4), np.float32)
     pq.write_table(pa.table({"embedding": fixed_list(X0)}), tmp_path / "a.parquet")
-    with pytest.raises(InputError, match="0 rows"):
+    with pytest.raises(InputError, match="0 rows|no rows"):
         read_examples(tmp_path / "a.parquet")
     pq.write_table(pa.table({"f0": pa.array([], pa.float32())}), tmp_path / "b.parquet")
-    with pytest.raises(InputError, match="0 rows"):
+    with pytest.raises(InputError, match="0 rows|no rows"):
         read_examples(tmp_path / "b.parquet")
     (tmp_path / "h.csv").write_text("f0,f1,label\n")
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=r"h\.csv has no rows \(columns: f0, f1, label\)"):
         read_examples(tmp_path / "h.csv")
+    for name in ("e.parquet", "e.npy", "e.csv", "e.feather"):
+        (tmp_path / name).write_bytes(b"")
+        with pytest.raises(InputError, match=f"{name} is empty \\(0 bytes\\)"):
+            read_examples(tmp_path / name)
 
 
 def test_lengths_differ(tmp_path, data):
@@ -563,7 +567,7 @@ def test_export_refuses_changed_data(tmp_path, data):
     np.save(tmp_path / "x.npy", X)
     chosen = chosen_on(read_examples(tmp_path / "x.npy"))
     np.save(tmp_path / "x.npy", X[:-5])  # the data shrank after the selection was made
-    with pytest.raises(InputError, match="55 rows but the selection was made on 60"):
+    with pytest.raises(InputError, match=r"was made on different data than .*x\.npy: 60 rows vs 55"):
         export(chosen, None, tmp_path / "kept.npy")
     assert not (tmp_path / "kept.npy").exists()
 
@@ -573,6 +577,102 @@ def test_export_refuses_changed_data(tmp_path, data):
     with pytest.raises(InputError, match="ids differ"):
         export(chosen, None, tmp_path / "kept.parquet")
     assert not (tmp_path / "kept.parquet").exists()
+
+
+def test_export_refuses_changed_content_unless_forced(tmp_path, data):
+    """Same rows and ids, changed values: the content digest tells; --force exports, warns and
+    records the mismatch in the output's metadata."""
+    import json
+
+    from prunekit.data.export import DataMismatchWarning
+
+    X, y = data
+    pq.write_table(pa.table({"id": np.arange(N), "embedding": fixed_list(X), "label": y}), tmp_path / "x.parquet")
+    chosen = chosen_on(read_examples(tmp_path / "x.parquet"))
+    chosen.write(tmp_path / "sel.parquet")
+    sel = ScoreTable.read(tmp_path / "sel.parquet")
+    X2 = X.copy()
+    X2[7, 1] += 1.0
+    pq.write_table(pa.table({"id": np.arange(N), "embedding": fixed_list(X2), "label": y}), tmp_path / "x.parquet")
+    with pytest.raises(InputError, match=r"sel\.parquet was made on different data than .*x\.parquet: the content "
+                                         r"differs .*pass --force"):
+        export(sel, None, tmp_path / "kept.parquet")
+    assert not (tmp_path / "kept.parquet").exists()
+    # labels are content too
+    pq.write_table(pa.table({"id": np.arange(N), "embedding": fixed_list(X), "label": (y + 1) % 3}),
+                   tmp_path / "x.parquet")
+    with pytest.raises(InputError, match="content differs"):
+        export(sel, None, tmp_path / "kept.parquet")
+    with pytest.warns(DataMismatchWarning, match="exported anyway"):
+        export(sel, None, tmp_path / "kept.parquet", force=True)
+    meta = json.loads(pq.read_schema(tmp_path / "kept.parquet").metadata[b"prunekit"])
+    assert meta["export"]["data_mismatch"]["forced"] is True
+    assert meta["export"]["data_mismatch"]["differences"] == ["the content differs (embedding values or labels)"]
+
+
+def test_data_identity_is_format_independent_and_streams(tmp_path, data):
+    """The same values read from .npy (float32), Parquet and CSV (float64) have one identity; the
+    digest over blocks equals the digest of the whole matrix at once."""
+    from prunekit.io import identity as ident
+
+    X, y = data
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    pacsv.write_csv(numeric_table(X, y, ids=np.arange(N)), tmp_path / "x.csv")
+    a = read_examples(tmp_path / "x.npy", labels=tmp_path / "y.npy").identity
+    b = read_examples(tmp_path / "x.csv", embedding_column="f*").identity
+    assert a == b
+    assert a.rows == N
+    small = ident.compute_identity(X, y, np.arange(N))
+    old = ident.BLOCK
+    try:
+        ident.BLOCK = 7  # many blocks, one uneven
+        assert ident.compute_identity(X, y, np.arange(N)) == small
+    finally:
+        ident.BLOCK = old
+    assert ident.compute_identity(X, None, np.arange(N)).content != small.content
+    assert ident.compute_identity(X, y, np.arange(N) + 1).ids != small.ids
+    assert ident.compute_identity(X, y, np.array([str(i) for i in range(N)], dtype=object)).ids != small.ids
+
+
+def test_outputs_never_replace_inputs(tmp_path, data):
+    """score/select/export/inspect refuse an output that is an input: same path, a symlink, a
+    hard link, or a path inside a Parquet-folder input — and leave the input untouched."""
+    import os
+
+    from prunekit.data.inspection import inspect
+
+    X, y = data
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    before = (tmp_path / "x.npy").read_bytes()
+    chosen = chosen_on(read_examples(tmp_path / "x.npy", labels=tmp_path / "y.npy"))
+    os.symlink(tmp_path / "x.npy", tmp_path / "alias.npy")
+    os.link(tmp_path / "x.npy", tmp_path / "hard.npy")
+    for out in ("x.npy", "alias.npy", "hard.npy"):
+        with pytest.raises(InputError, match=f"refusing to write .*{out}: it is the data .*x.npy"):
+            export(chosen, None, tmp_path / out)
+        with pytest.raises(InputError, match="refusing to write"):
+            chosen.write(tmp_path / out)
+    # the labels written beside kept.npy would be the input labels
+    with pytest.raises(InputError, match="refusing to write .*y.labels.npy: it is the labels .*y.labels.npy"):
+        np.save(tmp_path / "y.labels.npy", y)
+        chosen.meta["source"]["labels_path"] = str(tmp_path / "y.labels.npy")
+        export(chosen, None, tmp_path / "y.npy")
+    assert (tmp_path / "x.npy").read_bytes() == before
+    chosen.write(tmp_path / "sel.parquet")
+    sel = ScoreTable.read(tmp_path / "sel.parquet")
+    with pytest.raises(InputError, match="refusing to write .*sel.parquet: it is the selection"):
+        export(sel, None, tmp_path / "sel.parquet", format="index")
+    with pytest.raises(InputError, match="refusing to write .*sel.parquet: it is the table"):
+        inspect(sel, png=tmp_path / "sel.parquet")
+    # a Parquet data set stored as a folder
+    (tmp_path / "ds").mkdir()
+    pq.write_table(pa.table({"embedding": fixed_list(X)}), tmp_path / "ds" / "part-0.parquet")
+    table = chosen_on(read_examples(tmp_path / "ds"))
+    with pytest.raises(InputError, match="inside the data folder"):
+        table.write(tmp_path / "ds" / "scores.parquet")
+    assert sorted(p.name for p in (tmp_path / "ds").iterdir()) == ["part-0.parquet"]
 
 
 def test_export_errors(tmp_path, data):
@@ -588,9 +688,41 @@ def test_export_errors(tmp_path, data):
         export(chosen, ex, tmp_path / "missing" / "k.npy")
     with pytest.raises(InputError, match="does not record its input file"):
         export(chosen, None, tmp_path / "k.npy")
-    with pytest.raises(InputError, match="not read from a file"):
-        export(chosen, ex, tmp_path / "k.parquet", format="parquet")
+    with pytest.raises(InputError, match="--format csv conflicts with the extension of .*k.parquet"):
+        export(chosen, ex, tmp_path / "k.parquet", format="csv")
+    with pytest.raises(InputError, match="--format same \\(npy\\) conflicts"):
+        export(chosen, ex, tmp_path / "k.csv", format="same")
+    with pytest.raises(InputError, match="index .*conflicts"):
+        export(chosen, ex, tmp_path / "k.npy", format="index")
+    with pytest.raises(InputError, match="cannot tell which format .* from its extension .txt"):
+        export(chosen, ex, tmp_path / "k.txt")
     assert files_in(tmp_path) == []
+
+
+def test_export_extension_decides_the_format(tmp_path, data):
+    """An array input exported as a table (id, label, embedding / f0…), and a Parquet input as
+    CSV: the written file is what its extension says and prunekit reads it back."""
+    X, y = data
+    ex = from_arrays(X, labels=y)
+    chosen = chosen_on(ex)
+    rows = np.flatnonzero(chosen.keep)
+    for name, kw in (("k.parquet", {}), ("k.csv", {"embedding_column": "f*"}), ("k.feather", {})):
+        export(chosen, ex, tmp_path / name)
+        back = read_examples(tmp_path / name, **kw)
+        np.testing.assert_allclose(back.embeddings, X[rows], rtol=1e-6)
+        np.testing.assert_array_equal(back.labels, y[rows])
+    src = numeric_table(X, y, ids=np.arange(N))
+    pq.write_table(src, tmp_path / "x.parquet")
+    ex = read_examples(tmp_path / "x.parquet", embedding_column="f*")
+    chosen = chosen_on(ex)
+    export(chosen, ex, tmp_path / "kept.csv")
+    assert (tmp_path / "kept.csv").read_bytes()[:4] != b"PAR1"
+    got = pacsv.read_csv(tmp_path / "kept.csv")
+    want = src.take(np.flatnonzero(chosen.keep))
+    assert got.column_names == want.column_names
+    assert got.column("id").to_pylist() == want.column("id").to_pylist()
+    np.testing.assert_allclose(read_examples(tmp_path / "kept.csv", embedding_column="f*").embeddings,
+                               X[np.flatnonzero(chosen.keep)], rtol=1e-6)
 
 
 def test_atomic_writes_get_normal_file_permissions(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import List, Optional
@@ -68,9 +69,10 @@ def score_cmd(
     """
     from prunekit.data import score
     from prunekit.io import read_examples
-    from prunekit.io.atomic import check_writable
+    from prunekit.io.atomic import check_not_input, check_writable
 
     check_writable(out)
+    check_not_input(out, [("data", data), ("labels", labels), ("ids", ids)])
     ex = read_examples(data, embedding_column=embedding_column, label_column=label_column,
                        id_column=id_column, labels=labels, ids=ids)
     t = score(ex, method, seed=seed, show_progress=None if not quiet else False,
@@ -120,9 +122,10 @@ def select_cmd(
         prunekit data select scores.parquet -s dbp --keep 0.3 --dedup -o selection.parquet
     """
     from prunekit.data import ScoreTable, select
-    from prunekit.io.atomic import check_writable
+    from prunekit.io.atomic import check_not_input, check_writable
 
     check_writable(out)
+    check_not_input(out, [("score table", scores)])
     t = ScoreTable.read(scores)
     s = select(t, selector, keep, count=count, dedup=dedup, seed=seed, score=score, balance=balance,
                beta=beta, bins=bins, cutoff_score=cutoff_score, tau=tau, within=within, abundant=abundant)
@@ -146,9 +149,10 @@ def _print_counts(cc, rc, title: str) -> None:
 @app.command("export")
 def export_cmd(
     selection: Path = typer.Argument(..., help="Selection table written by 'prunekit data select'."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output file."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file; its extension decides the format: .npy, .parquet, .arrow/.feather or .csv."),
     data: Optional[Path] = typer.Option(None, help="The scored data (default: the path recorded in the selection)."),
-    format: str = typer.Option("same", help="same (the input's format), index, npy, parquet or csv."),
+    format: Optional[str] = typer.Option(None, help="index (a Parquet file of kept ids and rows) or same (the input's format); must agree with the extension of --out."),
+    force: bool = typer.Option(False, "--force", help="Export even if the data is not what the selection was made on (warns; recorded in Parquet/Arrow output)."),
 ) -> None:
     """Write the kept examples in the format you train from (or an index of ids and rows).
 
@@ -159,8 +163,21 @@ def export_cmd(
     from prunekit.data import ScoreTable, export
 
     t = ScoreTable.read(selection)
-    p = export(t, data, out, format=format)
+    with _warnings_as_lines():
+        p = export(t, data, out, format=format, force=force)
     console.print(f"wrote {int(t.keep.sum()):,} kept examples → {p}")
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    """Show the library's warnings (a forced data mismatch) as one plain line each on stderr."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        typer.secho(f"warning: {w.message}", err=True, fg="yellow")
 
 
 @app.command("inspect")

@@ -61,6 +61,12 @@ def inspect(table: ScoreTable | str | Path, *, png: str | Path | None = None,
     and for a selection ``selector``, ``kept``, ``class_counts``, ``reason_categories`` and the five
     most common ``reasons``; with ``png`` the score histogram is written there (``histogram``)."""
     t = table if isinstance(table, ScoreTable) else ScoreTable.read(table)
+    if png is not None:
+        from prunekit.io.atomic import check_not_input, check_writable
+
+        check_writable(png)
+        src = t.meta.get("source", {})
+        check_not_input(png, [("table", t.path), ("data", src.get("path")), *t.inputs])
     out: dict[str, Any] = {"n": len(t), "quantiles": score_quantiles(t)}
     if t.keep is not None:
         out.update(selector=t.meta.get("selection", {}).get("selector"), kept=int(t.keep.sum()),

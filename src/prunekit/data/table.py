@@ -39,6 +39,10 @@ class ScoreTable:
     keep: np.ndarray | None = None
     reason: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: the file this table was read from (not stored in it)
+    path: Path | None = field(default=None, compare=False)
+    #: files this table was derived from, as (what, path) pairs: ``write`` never replaces one
+    inputs: tuple = field(default=(), compare=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -103,8 +107,14 @@ class ScoreTable:
         return self.to_arrow().to_pandas()
 
     def write(self, path: str | Path) -> Path:
+        """Write atomically to ``path``, which may not be the data this table was made on (nor
+        any file it was derived from)."""
         import pyarrow.parquet as pq
 
+        from prunekit.io.atomic import check_not_input
+
+        src = self.meta.get("source", {})
+        check_not_input(path, [("data", src.get("path")), ("labels", src.get("labels_path")), *self.inputs])
         table = self.to_arrow()
         with atomic_path(path) as tmp:
             pq.write_table(table, tmp)
@@ -157,7 +167,24 @@ class ScoreTable:
         if "keep" in table.column_names:
             keep = table.column("keep").to_numpy(zero_copy_only=False).astype(bool)
             reason = np.array(table.column("reason").to_pylist(), dtype=object)
-        return cls(ids, labels, scores, cluster, dup, keep, reason, meta)
+        return cls(ids, labels, scores, cluster, dup, keep, reason, meta, path=p)
+
+    def check_data(self, examples, *, data: str | None = None, force: bool = False) -> dict[str, Any] | None:
+        """Refuse to use this table with examples other than the ones it was made on.
+
+        Compares the data identity recorded at scoring time (rows, ids digest, content digest)
+        with ``examples.identity``; a table written by an older prunekit records none and is
+        checked on rows and ids only. ``force``: let a mismatch through and return its description
+        (for the caller to record); otherwise ``InputError`` naming what differs."""
+        from prunekit.io.identity import DataIdentity, _ids_digest, check_identity
+
+        actual = examples.identity
+        recorded = self.meta.get("data_identity")
+        if DataIdentity.from_dict(recorded) is None:  # no identity recorded: rows and ids only
+            recorded = DataIdentity(len(self), _ids_digest(self.ids), actual.content).to_dict()
+        what = str(self.path) if self.path is not None else "the score table"
+        src = data or examples.source.get("path") or "the data"
+        return check_identity(recorded, actual, artefact=what, data=str(src), force=force)
 
 
 def _jsonable(o: Any):

@@ -9,6 +9,7 @@ columns, plus optional label and id columns whose names are configurable.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,14 @@ class ExampleSet:
 
     def __len__(self) -> int:
         return int(self.embeddings.shape[0])
+
+    @functools.cached_property
+    def identity(self):
+        """The :class:`~prunekit.io.identity.DataIdentity` of these examples (rows, digest of the
+        ids, digest of embeddings and labels), computed once on first use, streaming over the rows."""
+        from prunekit.io.identity import compute_identity
+
+        return compute_identity(self.embeddings, self.labels, self.ids)
 
     @property
     def dim(self) -> int:
@@ -159,6 +168,8 @@ def detect_format(path: Path) -> str:
 def _check_magic(path: Path, fmt: str) -> None:
     if path.is_dir():
         return
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty (0 bytes)")
     with open(path, "rb") as fh:
         head = fh.read(8)
         if fmt == "parquet":
@@ -346,6 +357,10 @@ def examples_from_table(
 
     names = table.column_names
     where = (source or {}).get("path", "the table")
+    if table.num_rows == 0:
+        # checked first: a header-only CSV types every column as null, so "no numeric columns"
+        # would name the wrong problem
+        raise InputError(f"{where} has no rows (columns: {', '.join(names) or 'none'})")
 
     def need(col: str, what: str) -> None:
         if col not in names:
