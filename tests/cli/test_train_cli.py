@@ -154,7 +154,7 @@ def _bad_cases(files: dict, tmp: Path) -> dict[str, tuple[list, str]]:
         "kd-alpha-2": (["digits", "--kd-alpha", 2], "kd_alpha must be a number in [0, 1] or 'auto', got 2.0"),
         "kd-alpha-negative": (["digits", "--kd-alpha=-0.5"], "kd_alpha must be"),
         "kd-alpha-word": (["digits", "--kd-alpha", "lots"], "kd_alpha must be"),
-        "ids-not-in-data": ([files["test"], "--selection", files["sel"]], "not in the data"),
+        "ids-not-in-data": ([files["test"], "--selection", files["sel"]], "was made on different data"),
         "selection-and-rs2": (["digits", "--selection", files["sel"], "--rs2", 0.3], "not both"),
         "unknown-bundled-name": (["nosuchdata"], "neither a file nor a bundled data set"),
         "score-table-without-selection": ([files["train"], "--selection", files["scores"]], "no selection"),
@@ -201,21 +201,78 @@ def test_cuda_without_cuda_via_cli(tmp_path, capsys):
     assert not out.exists() and not out.with_name("m.pt.metrics.json").exists()
 
 
-def test_selection_made_on_a_larger_file_names_a_missing_id(digits_files, tmp_path, capsys):
-    """The 30% selection of the 1437-row train export keeps ids ≥ 360: the 360-row test export lacks
-    them, and the message says how many and names one."""
-    sel = ScoreTable.read(digits_files["sel"])
-    kept_ids = sel.ids[sel.keep]
-    n_missing = int(sum(int(i) >= 360 for i in kept_ids))
-    assert n_missing > 0
+def test_selection_made_on_a_larger_file_is_refused(digits_files, tmp_path, capsys):
+    """The selection of the 1437-row train export used with the 360-row test export: refused on
+    the data identity, naming both row counts."""
     out = tmp_path / "m.pt"
     code, _, err = run(["data", "train", digits_files["test"], "--selection", digits_files["sel"], "-o", out],
                        capsys)
     assert code == 2
-    assert f"{n_missing} kept ids" in err
+    assert "sel.parquet was made on different data than t.parquet: 1,437 rows vs 360" in err, err
     assert not out.exists()
     # a selection made on the test export itself works on it
     code, _, err = run(["data", "train", digits_files["test"], "--selection", digits_files["test_sel"],
                         "--epochs", 1, "-o", out], capsys)
     assert code == 0, err
     assert metrics_of(out)["keep"] == pytest.approx(0.5)
+
+
+def test_selection_of_other_data_refused_unless_forced(digits_files, tmp_path, capsys, private_cache):
+    """The issue's case: a selection made on a different 200-row file used with ``digits`` trained on
+    the 60 ids the two share, without a word. Now: refused naming what differs; ``--force`` trains
+    and records the mismatch. A selection made on the exported ``digits`` file *is* the bundled
+    ``digits`` data (same rows, ids and values) and is accepted."""
+    import pyarrow.parquet as pq
+
+    small = tmp_path / "small.parquet"
+    pq.write_table(pq.read_table(digits_files["train"]).slice(0, 200), small)
+    for args in (["data", "score", small, "-m", "random", "-q", "-o", tmp_path / "s.parquet"],
+                 ["data", "select", tmp_path / "s.parquet", "-s", "random", "--keep", 0.3, "-o", tmp_path / "sel.parquet"]):
+        assert main([str(a) for a in args]) == 0
+    out = tmp_path / "m.pt"
+    code, _, err = run(["data", "train", "digits", "--selection", tmp_path / "sel.parquet", "--epochs", 1, "-o", out],
+                       capsys)
+    assert code == 2 and "sel.parquet was made on different data than digits: 200 rows vs 1,437" in err, err
+    assert not out.exists()
+    code, _, err = run(["data", "train", "digits", "--selection", tmp_path / "sel.parquet", "--epochs", 1, "--force",
+                        "-o", out], capsys)
+    assert code == 0, err
+    assert "warning: the selection was made on different data (200 rows vs 1,437)" in err
+    m = metrics_of(out)
+    assert m["data_mismatch"]["selection"]["forced"] is True
+    assert m["examples_per_epoch"] == 60
+    # the exported file and the bundled set are the same data
+    code, _, err = run(["data", "train", "digits", "--selection", digits_files["sel"], "--epochs", 1,
+                        "-o", tmp_path / "ok.pt"], capsys)
+    assert code == 0, err
+    assert "data_mismatch" not in metrics_of(tmp_path / "ok.pt")
+    assert metrics_of(tmp_path / "ok.pt")["data_identity"]["rows"] == N_DIGITS
+
+
+def test_teacher_of_other_data_refused_unless_forced(digits_files, tmp_path, capsys, private_cache):
+    teacher = tmp_path / "teacher.pt"
+    code, _, err = run(["data", "train", digits_files["test"], "--epochs", 1, "-o", teacher], capsys)
+    assert code == 0, err
+    out = tmp_path / "m.pt"
+    args = ["data", "train", digits_files["train"], "--kd-alpha", 0.5, "--teacher", teacher, "--epochs", 1, "-o", out]
+    code, _, err = run(args, capsys)
+    assert code == 2 and "teacher" in err and "was made on different data" in err, err
+    assert not out.exists()
+    code, _, err = run(args + ["--force"], capsys)
+    assert code == 0, err
+    assert metrics_of(out)["data_mismatch"]["teacher"]["forced"] is True
+
+
+@pytest.mark.parametrize("target", ["data", "selection", "metrics"])
+def test_train_output_never_replaces_an_input(target, digits_files, tmp_path, capsys, private_cache):
+    import shutil
+
+    data = shutil.copy(digits_files["train"], tmp_path / "d.parquet")
+    sel = shutil.copy(digits_files["sel"], tmp_path / "sel.parquet")
+    out = {"data": data, "selection": sel, "metrics": tmp_path / "x"}[target]
+    if target == "metrics":  # <out>.metrics.json would replace the selection
+        sel = shutil.copy(digits_files["sel"], tmp_path / "x.metrics.json")
+    before = {p: p.read_bytes() for p in tmp_path.iterdir()}
+    code, _, err = run(["data", "train", data, "--selection", sel, "--epochs", 1, "-o", out], capsys)
+    assert code == 2 and "refusing to write" in err, err
+    assert {p: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -262,6 +262,7 @@ def train_cmd(
     teacher_width: int = option(_TP["width"], "--teacher-width", help="Width multiplier of the trained teacher (capacity)"),
     device: str = option(_TP["device"]),
     seed: int = option(_TP["seed"]),
+    force: bool = typer.Option(False, "--force", help="Train even if --selection or --teacher was made on other data (recorded in the metrics)."),
 ) -> None:
     """Train a classifier on a kept subset (or with RS2), optionally distilling from a teacher
     trained on all the data; writes a checkpoint and a metrics JSON with the wall time of scoring
@@ -272,15 +273,22 @@ def train_cmd(
         prunekit data train mnist5k --model cnn --selection selection.parquet --kd-alpha auto -o student.pt
     """
     from prunekit.data.train import TrainConfig, train_subset
-    from prunekit.io.atomic import check_writable
+    from prunekit.io.atomic import check_not_input, check_writable
 
-    check_writable(out)
+    inputs = [("data", data if Path(data).exists() else None), ("selection", selection), ("labels", labels),
+              ("test data", test), ("test labels", test_labels), ("teacher", teacher)]
+    for o in (out, out.with_name(out.name + ".metrics.json")):
+        check_writable(o)
+        check_not_input(o, inputs)
     cfg = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
                       schedule=schedule, budget=budget, device=device, seed=seed)
     run = train_subset(data, cfg, selection=selection, rs2=rs2, rs2_replace=rs2_replace, rs2_balanced=rs2_balanced,
                        kd_alpha=kd_alpha, kd_tau=kd_tau, teacher=teacher, teacher_model=teacher_model,
-                       teacher_width=teacher_width, labels=labels, test=test, test_labels=test_labels)
+                       teacher_width=teacher_width, labels=labels, test=test, test_labels=test_labels, force=force)
     _, metrics_path = run.save(out)
+    for what, m in run.metrics.get("data_mismatch", {}).items():
+        typer.secho(f"warning: the {what} was made on different data ({'; '.join(m['differences'])}); "
+                    "trained anyway (--force, recorded in the metrics)", err=True, fg="yellow")
     r = run.result
     acc = f"test accuracy {100 * r.test_accuracy:.2f}%" if r.test_accuracy is not None else "no test data"
     console.print(f"trained {model} on {r.examples_per_epoch:,} examples/epoch, {r.steps} steps in "

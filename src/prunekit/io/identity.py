@@ -11,7 +11,8 @@ An identity is three facts about an :class:`~prunekit.io.examples.ExampleSet`:
     so the same numbers read from ``.npy``, Parquet or CSV digest alike) and the label of each
     row (its class index), in order.
 
-The digests stream over the rows in blocks (a memory-mapped matrix is never loaded whole).
+The digests stream over the rows in blocks (a memory-mapped matrix is read with positional reads,
+never loaded whole nor kept resident).
 Artefacts made by older versions of prunekit carry no identity; they are checked on rows and ids
 only, as before.
 """
@@ -26,8 +27,8 @@ import numpy as np
 
 from prunekit.errors import InputError
 
-#: rows hashed per block: bounded memory for any N (64 Ki rows × D float64)
-BLOCK = 65536
+#: rows hashed per block (None: about 32 MiB of float64 per block): bounded memory for any N
+BLOCK: int | None = None
 VERSION = 1
 
 
@@ -60,27 +61,32 @@ class DataIdentity:
 
 def _ids_digest(ids: np.ndarray) -> str:
     h = hashlib.sha256()
+    step = BLOCK or 65536
     if ids.dtype == object or ids.dtype.kind in "US":
         h.update(b"str\0")
-        for i in range(0, len(ids), BLOCK):
-            h.update(b"\0".join(str(v).encode("utf-8") for v in ids[i : i + BLOCK]))
+        for i in range(0, len(ids), step):
+            h.update(b"\0".join(str(v).encode("utf-8") for v in ids[i : i + step]))
             h.update(b"\0")
     else:
         h.update(b"int\0")
-        for i in range(0, len(ids), BLOCK):
-            h.update(np.ascontiguousarray(ids[i : i + BLOCK], dtype="<i8").tobytes())
+        for i in range(0, len(ids), step):
+            h.update(np.ascontiguousarray(ids[i : i + step], dtype="<i8").tobytes())
     return h.hexdigest()[:32]
 
 
 def _content_digest(X: np.ndarray, labels: np.ndarray | None) -> str:
+    from prunekit.io.arrays import iter_raw_blocks
+
     h = hashlib.sha256()
     h.update(f"{X.shape[1]}\0".encode())
-    for i in range(0, X.shape[0], BLOCK):
-        h.update(np.ascontiguousarray(X[i : i + BLOCK], dtype="<f8").tobytes())
+    # positional reads for a memory-mapped file: no mapped page becomes resident
+    for _, _, block in iter_raw_blocks(X, BLOCK or max(1024, (32 << 20) // (8 * X.shape[1]))):
+        h.update(np.ascontiguousarray(block, dtype="<f8").tobytes())
     h.update(b"labels\0")
     if labels is not None:
-        for i in range(0, len(labels), BLOCK):
-            h.update(np.ascontiguousarray(labels[i : i + BLOCK], dtype="<i8").tobytes())
+        step = BLOCK or 65536
+        for i in range(0, len(labels), step):
+            h.update(np.ascontiguousarray(labels[i : i + step], dtype="<i8").tobytes())
     return h.hexdigest()[:32]
 
 

@@ -282,3 +282,32 @@ def test_power_law_drops_zero_error_and_validates():
         fit_power_law([1, np.nan], [0.1, 0.2])
     with pytest.raises(InputError, match="at least two points"):
         fit_power_law([10, 10, 20], [0.1, 0.2, 0.0])
+
+
+def test_resume_on_changed_data_is_refused_unless_forced(tmp_path, capsys):
+    """A sweep folder records the identity of its data: resuming after the data file was rewritten
+    (same path, same config, changed values) would mix cells of two data sets — refused."""
+    import pyarrow as pa
+
+    for args in (["datasets", "export", "digits", "-o", tmp_path / "d.parquet"],
+                 ["datasets", "export", "digits", "--split", "test", "-o", tmp_path / "t.parquet"]):
+        assert main([str(a) for a in args]) == 0
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(f'data = "{tmp_path / "d.parquet"}"\ntest = "{tmp_path / "t.parquet"}"\nmethods = ["random"]\n'
+                   'keep = [0.5]\nseeds = 1\nkd = [false]\nmodel = "mlp"\nepochs = 1\n')
+    out = tmp_path / "out"
+    code, _, err = run(["data", "sweep", cfg, "-o", out, "-q"], capsys)
+    assert code == 0, err
+    assert json.loads((out / "sweep.json").read_text())["data_identity"]["rows"] == 1437
+    t = pq.read_table(tmp_path / "d.parquet")
+    label = t.column("label").to_numpy().copy()
+    label[:2] = label[1::-1]  # two labels swapped: same rows, ids and values
+    pq.write_table(t.set_column(t.column_names.index("label"), "label", pa.array(label)), tmp_path / "d.parquet")
+    before = (out / "results.parquet").read_bytes()
+    code, _, err = run(["data", "sweep", cfg, "-o", out, "-q"], capsys)
+    assert code == 2 and "made on different data (the content differs" in err and "--force" in err, err
+    assert (out / "results.parquet").read_bytes() == before
+    code, _, err = run(["data", "sweep", cfg, "-o", out, "-q", "--force"], capsys)
+    assert code == 0, err
+    code, _, err = run(["data", "sweep", cfg, "-o", tmp_path / "d.parquet", "-q"], capsys)
+    assert code == 2 and "refusing to write" in err, err

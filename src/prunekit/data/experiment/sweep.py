@@ -41,7 +41,7 @@ def _load(cfg: SweepConfig):
     from prunekit.data.train import load_training_data
     from prunekit.errors import InputError
 
-    key = cfg.digest()
+    key = _data_key(cfg)
     if key in _DATA:
         return _DATA[key]
     td = load_training_data(cfg.data, labels=cfg.labels, test=cfg.test, test_labels=cfg.test_labels,
@@ -52,7 +52,27 @@ def _load(cfg: SweepConfig):
            td.y_test, td.n_classes)
     _DATA.clear()
     _DATA[key] = out
+    _DATA[key, "examples"] = td.examples
     return out
+
+
+def _data_key(cfg: SweepConfig) -> tuple:
+    """The in-process cache key of the loaded data: the config and the files' size and mtime (a file
+    rewritten between two sweeps in one process is read again)."""
+    stats = []
+    for p in (cfg.data, cfg.labels, cfg.test, cfg.test_labels):
+        try:
+            st = os.stat(p) if p is not None else None
+        except OSError:
+            st = None
+        stats.append(None if st is None else (st.st_size, st.st_mtime_ns, st.st_ino))
+    return (cfg.digest(), *stats)
+
+
+def data_identity(cfg: SweepConfig) -> dict[str, Any]:
+    """The identity (rows, ids, content digests) of the sweep's training data."""
+    _load(cfg)
+    return _DATA[_data_key(cfg), "examples"].identity.to_dict()
 
 
 def _train_config(cfg: SweepConfig, seed: int):
@@ -192,7 +212,15 @@ def run_sweep(
     n_workers = cfg.workers if workers is None else workers
     SWEEP_PARAMS["workers"].check(n_workers)
     out = Path(out)
-    prepare_dir(out, cfg, force)
+    from prunekit.data.experiment.sweep_store import OWNED
+    from prunekit.io.atomic import check_not_input
+
+    inputs = [("data", cfg.data if Path(str(cfg.data)).exists() else None), ("labels", cfg.labels),
+              ("test data", cfg.test), ("test labels", cfg.test_labels),
+              ("config", None if isinstance(config, SweepConfig) else config)]
+    for name in ("", *OWNED):
+        check_not_input(out / name, inputs)
+    prepare_dir(out, cfg, force, data_identity(cfg))
     all_cells = cells(cfg)
     done = finished(out, cfg)
     todo = [c for c in all_cells if c.key not in done]

@@ -39,8 +39,10 @@ def json_write(path: Path, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
 
 
-def prepare_dir(out: Path, cfg: SweepConfig, force: bool) -> None:
-    """Create ``out`` or check it holds this very sweep; clear another sweep's files when forced."""
+def prepare_dir(out: Path, cfg: SweepConfig, force: bool, identity: dict | None = None) -> None:
+    """Create ``out`` or check it holds this very sweep, run on the same data (``identity``, see
+    :mod:`prunekit.io.identity`): a resumed sweep never mixes cells of two data sets. Another
+    sweep's files are cleared only when forced."""
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} exists and is not a directory")
     meta = out / "sweep.json"
@@ -48,13 +50,16 @@ def prepare_dir(out: Path, cfg: SweepConfig, force: bool) -> None:
         if not meta.exists():
             raise InputError(f"output directory {out} is not empty and holds no sweep; choose a new or empty directory")
         try:
-            old = json.loads(meta.read_text()).get("config_hash")
+            stored = json.loads(meta.read_text())
+            old, old_identity = stored.get("config_hash"), stored.get("data_identity")
         except (json.JSONDecodeError, OSError, AttributeError):
-            old = None
-        if old != cfg.digest():
+            old = old_identity = None
+        changed = _data_changed(old_identity, identity)
+        if old != cfg.digest() or changed:
             if not force:
-                raise InputError(f"output directory {out} holds results of a different sweep config "
-                                 f"({old} vs {cfg.digest()}); use --force to replace them")
+                why = (f"holds results of a different sweep config ({old} vs {cfg.digest()})" if old != cfg.digest()
+                       else f"holds results of this sweep made on different data ({changed})")
+                raise InputError(f"output directory {out} {why}; use --force to replace them")
             for name in OWNED:  # only what a sweep writes, never anything else in the directory
                 p = out / name
                 if p.is_dir():
@@ -66,7 +71,18 @@ def prepare_dir(out: Path, cfg: SweepConfig, force: bool) -> None:
     for tmp in list(out.glob(".*.tmp")) + list((out / "cells").glob(".*.tmp")):
         tmp.unlink(missing_ok=True)  # left by a killed run; never a result
     if not meta.exists():
-        json_write(meta, {"config_hash": cfg.digest(), "config": cfg.to_dict()})
+        json_write(meta, {"config_hash": cfg.digest(), "config": cfg.to_dict(), "data_identity": identity})
+
+
+def _data_changed(old: dict | None, new: dict | None) -> str:
+    """What differs between the data a sweep folder was made on and the data now ('' = nothing, or
+    unknown: a folder of an older prunekit records none)."""
+    from prunekit.io.identity import DataIdentity
+
+    a, b = DataIdentity.from_dict(old), DataIdentity.from_dict(new)
+    if a is None or b is None:
+        return ""
+    return "; ".join(a.differences(b))
 
 
 def finished(out: Path, cfg: SweepConfig) -> dict[str, dict]:

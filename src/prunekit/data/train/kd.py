@@ -42,11 +42,14 @@ def teacher_logits(
     n_classes: int | None = None,
     cache: bool = True,
     show_progress: bool | None = None,
+    data_identity=None,
+    force: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """(N, C) teacher logits for every row of X, and a description with the teacher's cost.
 
     ``teacher``: None → train ``config`` (default: the student's) on all of (X, y); a path → a
-    prunekit checkpoint; a callable/nn.Module → called once over X in batches."""
+    prunekit checkpoint (refused if it records a data identity other than ``data_identity``, unless
+    ``force``); a callable/nn.Module → called once over X in batches."""
     y = np.asarray(y, dtype=np.int64)
     C = int(n_classes if n_classes is not None else y.max() + 1)
     t0 = time.perf_counter()
@@ -67,10 +70,18 @@ def teacher_logits(
                 "train_seconds": trained.get("seconds", 0.0), "cached": "seconds" not in trained}
     elif isinstance(teacher, (str, Path)):
         model, cfg = load_checkpoint(teacher)
+        forced = None
+        if data_identity is not None:
+            from prunekit.io.identity import check_identity
+
+            forced = check_identity(cfg.get("data_identity"), data_identity, artefact=f"teacher {teacher}",
+                                    data="the training data", force=force)
         if cfg.get("dim") != X.shape[1]:
             raise InputError(f"teacher {teacher} expects {cfg.get('dim')} features; the data has {X.shape[1]}")
         logits = predict_logits(model, X)
         info = {"teacher": str(teacher), "config": cfg}
+        if forced:
+            info["data_mismatch"] = forced
     elif callable(teacher):
         logits = _call_teacher(teacher, X)
         info = {"teacher": type(teacher).__name__}

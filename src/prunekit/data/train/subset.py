@@ -97,6 +97,8 @@ class SubsetRun:
     result: TrainResult
     metrics: dict[str, Any]
     kept_per_class: np.ndarray | None
+    #: the files this run read, as (what, path) pairs: ``save`` never replaces one
+    inputs: tuple = ()
 
     @property
     def model(self):
@@ -104,10 +106,13 @@ class SubsetRun:
 
     def save(self, out: str | os.PathLike) -> tuple[Path, Path]:
         """Write the checkpoint to ``out`` and the metrics to ``<out>.metrics.json`` (atomically)."""
-        from prunekit.io.atomic import atomic_path
+        from prunekit.io.atomic import atomic_path, check_not_input, check_writable
 
         out = Path(out)
         metrics_path = out.with_name(out.name + ".metrics.json")
+        for o in (out, metrics_path):
+            check_writable(o)
+            check_not_input(o, self.inputs)
         save_checkpoint(self.result, out)
         with atomic_path(metrics_path) as tmp:
             tmp.write_text(json.dumps(self.metrics, indent=1))
@@ -146,6 +151,7 @@ def train_subset(
     test=None,
     test_labels=None,
     show_progress: bool | None = None,
+    force: bool = False,
 ) -> SubsetRun:
     """Train ``config`` on a subset of ``data`` and evaluate it on the test split.
 
@@ -155,7 +161,12 @@ def train_subset(
     checkpoint/callable, or — by default — a teacher trained on all the data with the student's
     configuration (``teacher_model`` / ``teacher_width`` change its model), cached on disk.
     ``data``: :class:`TrainingData`, a file, or a bundled data set name (``labels``, ``test``,
-    ``test_labels`` as for :func:`load_training_data`)."""
+    ``test_labels`` as for :func:`load_training_data`).
+
+    A selection or teacher checkpoint made on other data than ``data`` is refused (rows, ids or
+    content differ, see :mod:`prunekit.io.identity`); ``force`` trains anyway and records the
+    mismatch in the metrics (``data_mismatch``). The checkpoint and the metrics record the
+    training data's identity (``data_identity``)."""
     from prunekit.data.table import ScoreTable
     from prunekit.data.train.kd import teacher_logits as compute_teacher
 
@@ -171,8 +182,12 @@ def train_subset(
     if rows is not None and (selection is not None or rs2 is not None):
         raise ConfigError("give one subset: selection, rows or rs2")
     scoring = 0.0 if scoring_seconds is None else float(scoring_seconds)
+    mismatch: dict[str, Any] = {}
     if selection is not None:
         table = selection if isinstance(selection, ScoreTable) else ScoreTable.read(selection)
+        forced = table.check_data(td.examples, data=td.name, force=force)
+        if forced:
+            mismatch["selection"] = forced
         rows = rows_from_selection(table, td.examples.ids)
         if scoring_seconds is None:
             scoring = float(sum(r.get("seconds", 0.0) for r in table.meta.get("scorers", [])))
@@ -184,10 +199,15 @@ def train_subset(
             T = teacher_logits
         else:
             tcfg = TrainConfig(**{**cfg.__dict__, "model": teacher_model or cfg.model, "width": teacher_width})
-            T, tinfo = compute_teacher(td.X, td.y, teacher=teacher, config=tcfg, n_classes=td.n_classes)
+            T, tinfo = compute_teacher(td.X, td.y, teacher=teacher, config=tcfg, n_classes=td.n_classes,
+                                       data_identity=td.examples.identity, force=force)
+            if "data_mismatch" in tinfo:
+                mismatch["teacher"] = tinfo["data_mismatch"]
     r = fit(td.X, td.y, cfg, rows=rows, rs2_keep=rs2, rs2_replace=rs2_replace, rs2_balanced=rs2_balanced,
             teacher_logits=T, kd_alpha=alpha, kd_tau=kd_tau, n_classes=td.n_classes, X_test=td.X_test,
             y_test=td.y_test, show_progress=show_progress)
+    identity = td.examples.identity.to_dict()
+    r.config["data_identity"] = identity  # saved in the checkpoint: a teacher made from it is checked
     n = len(td.examples)
     keep = rs2 if rs2 is not None else (len(rows) / n if rows is not None else 1.0)
     # kept examples per class (index = class); RS2 draws a new subset every epoch: none
@@ -199,6 +219,13 @@ def train_subset(
         "test_accuracy": r.test_accuracy, "test_loss": r.test_loss,
         "scoring_seconds": scoring, "teacher_seconds": tinfo.get("seconds", 0.0),
         "train_seconds": r.seconds, "kd_alpha": r.config["kd_alpha"], "kd_tau": kd_tau,
-        "config": r.config, "history": r.history,
+        "config": r.config, "history": r.history, "data_identity": identity,
     }
-    return SubsetRun(r, metrics, kept)
+    if mismatch:
+        metrics["data_mismatch"] = mismatch
+    def path_of(x):
+        return x if isinstance(x, (str, os.PathLike)) and Path(x).exists() else None
+
+    inputs = (("data", path_of(data)), ("selection", path_of(selection)), ("labels", path_of(labels)),
+              ("test data", path_of(test)), ("test labels", path_of(test_labels)), ("teacher", path_of(teacher)))
+    return SubsetRun(r, metrics, kept, inputs)
