@@ -39,6 +39,7 @@ from prunekit.lake import tableio
 from prunekit.lake._crash import crash_point
 from prunekit.lake.errors import PlanMismatch, RecipeError
 from prunekit.lake.exact import table_difference
+from prunekit.lake.links import unreal_path
 from prunekit.lake.recipe import Recipe, build_recipe, rebuild
 from prunekit.lake.table_layout import write_like
 from prunekit.lake.trash import Echo, Entry, Journal, entry_dir, fsync_dir, lake_state, recovered, trash_root
@@ -101,6 +102,7 @@ def apply_plan(plan: Mapping[str, Any] | str | Path, *, execute: bool = False,
     root = Path(plan["scan"]["root"]).resolve()
     if not root.is_dir():
         raise PlanMismatch(f"the plan's lake root {root} does not exist")
+    _refuse_unreal_paths(plan, root)   # before the lock: a refused plan leaves no trace
     report = ApplyReport(root=str(root), execute=execute)
     say = echo or (lambda s: None)
     # A dry run on a lake never touched takes no lock: that would create the trash folder.
@@ -130,6 +132,22 @@ def _row(plan, d, outcome: str, detail: str) -> dict[str, Any]:
             "outcome": outcome, "detail": detail}
 
 
+def _refuse_unreal_paths(plan, root: Path) -> None:
+    """Every planned table and parent must be a real file or folder inside the root: no link on its
+    path (moving ``latest/t.parquet`` through ``latest -> sales`` would move ``sales/t.parquet``)."""
+    names = dict.fromkeys(n for d in plan["deletions"] for n in (d["table"], d["parent"]))
+    items = [f"{n}: {why}" for n in names if (why := unreal_path(root, plan["tables"][n]["path"]))]
+    real: dict[str, str] = {}
+    for n, t in plan["tables"].items():   # two names of one file: moving one would take the other
+        other = real.setdefault(os.path.realpath(t["path"]), n)
+        if other != n and (n in names or other in names):
+            items.append(f"{other} and {n} are the same file {t['path']}")
+    if items:
+        more = f" (and {len(items) - 5} more)" if len(items) > 5 else ""
+        raise PlanMismatch(f"refusing the plan for {root}, nothing was moved: {'; '.join(items[:5])}{more}; "
+                           "scan again (links are reported as aliases, never as tables) and plan again")
+
+
 def _check_plan(plan, root: Path, state: dict[str, Entry], report: ApplyReport) -> list[dict[str, Any]]:
     tables = plan["tables"]
     checksum = _Checksums()
@@ -141,9 +159,6 @@ def _check_plan(plan, root: Path, state: dict[str, Entry], report: ApplyReport) 
         name, parent = d["table"], d["parent"]
         ct, pt = tables[name], tables[parent]
         cpath, ppath = Path(ct["path"]), Path(pt["path"])
-        if _relpath(cpath, root) is None or _relpath(ppath, root) is None:
-            problems.append(f"{name}: not inside the lake root {root}")
-            continue
         e = state.get(name)
         if e is not None and e.state in ("deleted", "purged"):
             if e.info.get("checksum") == ct["checksum"] and e.info.get("parent") == parent:

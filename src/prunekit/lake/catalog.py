@@ -12,7 +12,10 @@ What counts as a table (decided from names only, before any file is opened):
   table: its files have table names, not part names, and each is a table of its own.
 
 Every entry whose name starts with ``.`` is ignored: the profile cache ``.prunekit/``, the trash of
-``prunekit lake apply`` and editor/OS litter never become tables.
+``prunekit lake apply`` and editor/OS litter never become tables. Links are never followed: a table
+is its real path inside the root, a link to a table or folder of the lake is an ``Alias`` of it, and
+loops, dangling links and links leaving the root are skipped by name (``links``). A folder of parts
+holding links is skipped whole.
 
 A table's name is its path relative to the root, ``/``-separated, without the ``.parquet``/``.csv``
 extension; when two tables would get the same name (``t.csv`` and ``t.parquet``) both keep their
@@ -57,7 +60,9 @@ from prunekit._progress import progress
 from prunekit._version import __version__
 from prunekit.errors import InputError
 from prunekit.io.atomic import atomic_path
+from prunekit.lake.links import classify_links, links_under, visible_inside
 from prunekit.lake.model import (
+    Alias,
     ColumnProfile,
     Skipped,
     TableProfile,
@@ -95,6 +100,7 @@ class Catalog:
     root: str
     profiles: dict[str, TableProfile]
     skipped: list[Skipped]
+    aliases: list[Alias] = field(default_factory=list)
     profiled: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -111,7 +117,7 @@ def _is_parts_folder(d: Path) -> bool:
     for e in os.scandir(d):
         if e.name.startswith("."):
             continue
-        if not e.is_file():
+        if not (e.is_symlink() or e.is_file(follow_symlinks=False)):   # a link counts by its name
             return False
         if e.name.lower().endswith(".parquet"):
             if not _PART_NAME.match(e.name):
@@ -132,19 +138,29 @@ def _signature(root: Path, files: list[Path]) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def discover(root: str | Path) -> tuple[list[TableRef], list[Skipped]]:
-    """The tables under ``root`` (see the module docstring for the rules), sorted by name.
-
-    Raises ``InputError`` when ``root`` is not an existing folder.
-    """
+def check_root(root: str | Path) -> Path:
+    """The lake root, resolved; ``InputError`` when it is not an existing folder."""
     root = Path(root)
     if not root.exists():
         raise InputError(f"lake root {root} does not exist")
     if not root.is_dir():
         raise InputError(f"lake root {root} is not a folder")
-    root = root.resolve()
+    return root.resolve()
+
+
+def discover(root: str | Path) -> tuple[list[TableRef], list[Skipped]]:
+    """The tables under ``root`` (see the module docstring for the rules), sorted by name, and the
+    entries skipped. Raises ``InputError`` when ``root`` is not an existing folder."""
+    refs, skipped, _ = discover_all(root)
+    return refs, skipped
+
+
+def discover_all(root: str | Path) -> tuple[list[TableRef], list[Skipped], list[Alias]]:
+    """``discover`` and the aliases: links to tables or folders of the lake (``links``)."""
+    root = check_root(root)
     found: list[tuple[Path, str]] = []   # (path, format)
     skipped: list[Skipped] = []
+    links: list[Path] = []
 
     def walk(d: Path) -> None:
         try:
@@ -156,17 +172,23 @@ def discover(root: str | Path) -> tuple[list[TableRef], list[Skipped]]:
             if e.name.startswith("."):
                 continue   # .prunekit cache, apply's trash, editor/OS litter
             p = Path(e.path)
-            if e.is_dir():
+            if e.is_symlink():
+                links.append(p)    # never followed: an alias or a skipped entry, decided below
+            elif e.is_dir(follow_symlinks=False):
                 try:
                     parts = _is_parts_folder(p)
+                    inner = links_under(p) if parts else []
                 except OSError as exc:
                     skipped.append(Skipped(str(p), f"cannot list folder: {exc.strerror or exc}"))
                     continue
-                if parts:
+                if inner:
+                    skipped.append(Skipped(str(p), f"folder of parts holds links ({', '.join(inner[:3])}): "
+                                                   "not scanned; prunekit touches only real files"))
+                elif parts:
                     found.append((p, "parquet"))
                 else:
                     walk(p)
-            elif e.is_file():
+            elif e.is_file(follow_symlinks=False):
                 low = e.name.lower()
                 if low.endswith(".parquet"):
                     found.append((p, "parquet"))
@@ -199,7 +221,8 @@ def discover(root: str | Path) -> tuple[list[TableRef], list[Skipped]]:
         refs.append(TableRef(name=name, path=str(p), format=fmt, key=f"{rel}|{fmt}",
                              signature=f"{fmt}:{sig}", size_bytes=size))
     refs.sort(key=lambda r: r.name)
-    return refs, skipped
+    aliases, link_skips = classify_links(root, links, {Path(r.path): r.name for r in refs})
+    return refs, skipped + link_skips, aliases
 
 
 # --- profiling ---------------------------------------------------------------------------------
@@ -415,10 +438,14 @@ def scan_catalog(root: str | Path, *, cache: str | Path | bool | None = None,
     if WORKERS.check(workers) is None:
         workers = min(2, os.cpu_count() or 1)
     t0 = time.perf_counter()
-    refs, skipped = discover(root)
+    refs, skipped, aliases = discover_all(root)
     root_path = Path(root).resolve()
     explicit_cache = cache not in (None, True, False)
     cache_path = None if cache is False else (Path(cache) if explicit_cache else default_cache_path(root_path))
+    if explicit_cache and visible_inside(root_path, cache_path):
+        raise InputError(f"refusing the profile cache {cache_path}: it is inside the lake {root_path}, where "
+                         "it could replace a table or be read as one; put it outside the lake or in a "
+                         "hidden folder of it")
     notes: list[str] = []
     entries = _load_cache(cache_path) if cache_path is not None else {}
 
@@ -467,6 +494,6 @@ def scan_catalog(root: str | Path, *, cache: str | Path | bool | None = None,
             notes.append(f"profile cache not written ({cache_path}): {exc}")
     skipped.sort(key=lambda s: s.path)
     return Catalog(root=str(root_path), profiles=dict(sorted(profiles.items())), skipped=skipped,
-                   profiled=[r.name for r in todo], cached=cached,
+                   aliases=sorted(aliases, key=lambda a: a.path), profiled=[r.name for r in todo], cached=cached,
                    seconds=time.perf_counter() - t0,
                    cache_path=str(cache_path) if cache_path is not None else None, notes=notes)

@@ -176,10 +176,25 @@ class StageReport:
 
 @dataclass
 class Skipped:
-    """A file the scan could not use, and why (one readable line)."""
+    """An entry the scan could not use, and why (one readable line). ``kind``: ``"table"`` (a
+    table's files, or a folder that could not be listed) or ``"link"`` (a link not followed: a
+    loop, dangling, leaving the lake root, into a hidden folder)."""
 
     path: str
     reason: str
+    kind: str = "table"
+
+
+@dataclass
+class Alias:
+    """A link to a table or folder already in the lake: reported, never scanned, planned or moved.
+
+    ``path`` is the link (absolute, as found), ``target`` the lake-relative real path it reaches
+    (``"."`` for the root), ``table`` the table it reaches (None for a folder of tables)."""
+
+    path: str
+    target: str
+    table: str | None = None
 
 
 @dataclass
@@ -194,6 +209,7 @@ class ScanResult:
     duplicate_groups: list[list[str]]       # each sorted; groups of size >= 2
     stages: list[StageReport] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    aliases: list[Alias] = field(default_factory=list)   # links to tables/folders of the lake
 
     def to_json(self) -> str:
         return json.dumps({
@@ -205,6 +221,7 @@ class ScanResult:
             "duplicate_groups": self.duplicate_groups,
             "stages": [asdict(s) for s in self.stages],
             "skipped": [asdict(s) for s in self.skipped],
+            "aliases": [asdict(a) for a in self.aliases],
         }, indent=1, default=str)
 
     @classmethod
@@ -217,4 +234,5 @@ class ScanResult:
             duplicate_groups=[list(g) for g in d["duplicate_groups"]],
             stages=[StageReport(**s) for s in d["stages"]],
             skipped=[Skipped(**s) for s in d["skipped"]],
+            aliases=[Alias(**a) for a in d.get("aliases", [])],   # scans before aliases had none
         )

@@ -13,15 +13,17 @@ from prunekit.lake._crash import crash_point
 from prunekit.lake.errors import RecipeError
 from prunekit.lake.recipe import Recipe, rebuild
 from prunekit.lake.table_layout import write_like
+from prunekit.lake.links import unreal_path
 from prunekit.lake.trash import (
     TRASH_DIR,
     Echo,
+    Entry,
     Journal,
     data_path,
     entry_dir,
-    entry_in_trash,
-    find_lake,
+    entries_in_trash,
     fsync_dir,
+    lake_root,
     recovered,
     trash_root,
 )
@@ -38,72 +40,103 @@ def restore(root: str | Path, name: str, *, from_recipe: bool = False, echo: Ech
     before it takes its name. Rebuilt bytes may differ from the original's (Parquet encoder and
     compression details, CSV quoting and float spelling); the report says whether they do.
     """
-    root = Path(root).resolve()
+    root = _trash_of(root)
+    with recovered(root, echo):
+        return _restore_one(root, _checked(root, [name])[0], from_recipe)
+
+
+def _trash_of(root: str | Path | None) -> Path:
+    root = lake_root(root)
     if not trash_root(root).is_dir():
         raise InputError(f"{root} has no {TRASH_DIR}: nothing was deleted there")
-    with recovered(root, echo):
-        e = entry_in_trash(root, name, ("deleted", "purged"))
+    return root
+
+
+def _checked(root: Path, names: list[str]) -> list[Entry]:
+    """The entries of ``names``, every name checked before any is restored: in the trash, its
+    place free, and its path real (no link on the way: a restore writes only inside the lake)."""
+    entries = entries_in_trash(root, names, ("deleted", "purged"), nothing="restored")
+    problems = []
+    for e in entries:
         orig = root / e.original
-        if orig.exists():
-            raise InputError(f"{orig} exists; move it away before restoring {name}")
-        edir = entry_dir(root, name)
-        data = data_path(root, e)
-        journal = Journal(root)
-        note = ""
-        # The trash copy needs no recipe: its checksum is in the journal too, so a damaged recipe
-        # does not stand between a user and intact bytes.
-        try:
-            recipe: Recipe | None = Recipe.load(edir)
-        except RecipeError:
-            if from_recipe or e.state != "deleted" or not data.exists():
-                raise
-            recipe = None
-        if not from_recipe and e.state == "deleted" and data.exists():
-            expected = recipe.child["checksum"] if recipe is not None else e.info.get("checksum")
-            if tableio.file_checksum(data) == expected:
-                journal.append(op="restore", step="restore-intent", table=name, mode="trash",
-                               from_state=e.state)
-                crash_point("restore-intent")
-                orig.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(data, orig)
-                fsync_dir(orig.parent)
-                crash_point("restore-moved")
-                shutil.rmtree(edir)
-                journal.append(op="restore", step="restored", table=name, mode="trash")
-                rows = recipe.child["rows"] if recipe is not None else tableio.read_table(orig, e.info.get("format")).num_rows
-                return {"table": name, "path": str(orig), "mode": "trash", "byte_identical": True,
-                        "rows": rows, "detail": "moved back from the trash (byte-identical)"}
-            if recipe is None:
-                raise RecipeError(f"{name}: the recipe is damaged and the trash copy does not match its checksum")
-            note = "the trash copy does not match its checksum; "
-        table = rebuild(recipe, root=root)
-        if tableio.fingerprint(table) != recipe.child["fingerprint"]:
-            raise RecipeError(f"rebuilding {name} does not reproduce its fingerprint")
-        journal.append(op="restore", step="restore-intent", table=name, mode="rebuild", from_state=e.state)
-        crash_point("restore-intent")
-        orig.parent.mkdir(parents=True, exist_ok=True)
-        write_like(table, recipe.child, orig, verify=True)
-        fsync_dir(orig.parent)
-        crash_point("restore-moved")
-        same_bytes = tableio.file_checksum(orig) == recipe.child["checksum"]
-        shutil.rmtree(edir)
-        journal.append(op="restore", step="restored", table=name, mode="rebuild", byte_identical=same_bytes)
-        return {"table": name, "path": str(orig), "mode": "rebuild", "byte_identical": same_bytes,
-                "rows": table.num_rows,
-                "detail": f"{note}rebuilt from {recipe.parent['name']} "
-                          f"({'byte-identical' if same_bytes else 'content-identical; bytes differ'})"}
+        why = unreal_path(root, orig) or unreal_path(root, data_path(root, e), hidden_ok=True)
+        if why:
+            problems.append(f"{e.name}: {why}")
+        elif orig.exists():
+            problems.append(f"{orig} exists; move it away before restoring {e.name}")
+    if problems:
+        raise InputError(f"{'; '.join(problems)}" + ("; nothing was restored" if len(names) > 1 else ""))
+    return entries
+
+
+def _restore_one(root: Path, e: Entry, from_recipe: bool) -> dict[str, Any]:
+    """Restore one checked entry (the lock held)."""
+    name = e.name
+    orig = root / e.original
+    edir = entry_dir(root, name)
+    data = data_path(root, e)
+    journal = Journal(root)
+    note = ""
+    # The trash copy needs no recipe: its checksum is in the journal too, so a damaged recipe
+    # does not stand between a user and intact bytes.
+    try:
+        recipe: Recipe | None = Recipe.load(edir)
+    except RecipeError:
+        if from_recipe or e.state != "deleted" or not data.exists():
+            raise
+        recipe = None
+    if not from_recipe and e.state == "deleted" and data.exists():
+        expected = recipe.child["checksum"] if recipe is not None else e.info.get("checksum")
+        if tableio.file_checksum(data) == expected:
+            journal.append(op="restore", step="restore-intent", table=name, mode="trash",
+                           from_state=e.state)
+            crash_point("restore-intent")
+            orig.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(data, orig)
+            fsync_dir(orig.parent)
+            crash_point("restore-moved")
+            shutil.rmtree(edir)
+            journal.append(op="restore", step="restored", table=name, mode="trash")
+            rows = recipe.child["rows"] if recipe is not None else tableio.read_table(orig, e.info.get("format")).num_rows
+            return {"table": name, "path": str(orig), "mode": "trash", "byte_identical": True,
+                    "rows": rows, "detail": "moved back from the trash (byte-identical)"}
+        if recipe is None:
+            raise RecipeError(f"{name}: the recipe is damaged and the trash copy does not match its checksum")
+        note = "the trash copy does not match its checksum; "
+    table = rebuild(recipe, root=root)
+    if tableio.fingerprint(table) != recipe.child["fingerprint"]:
+        raise RecipeError(f"rebuilding {name} does not reproduce its fingerprint")
+    journal.append(op="restore", step="restore-intent", table=name, mode="rebuild", from_state=e.state)
+    crash_point("restore-intent")
+    orig.parent.mkdir(parents=True, exist_ok=True)
+    write_like(table, recipe.child, orig, verify=True)
+    fsync_dir(orig.parent)
+    crash_point("restore-moved")
+    same_bytes = tableio.file_checksum(orig) == recipe.child["checksum"]
+    shutil.rmtree(edir)
+    journal.append(op="restore", step="restored", table=name, mode="rebuild", byte_identical=same_bytes)
+    return {"table": name, "path": str(orig), "mode": "rebuild", "byte_identical": same_bytes,
+            "rows": table.num_rows,
+            "detail": f"{note}rebuilt from {recipe.parent['name']} "
+                      f"({'byte-identical' if same_bytes else 'content-identical; bytes differ'})"}
 
 
 def restore_tables(root: str | Path | None, names: Iterable[str], *, from_recipe: bool = False,
                    echo: Echo | None = None) -> list[dict[str, Any]]:
-    """The ``prunekit lake restore`` command: ``restore`` each name in turn (each under the lake's
-    lock, after recovering an interrupted command), ``echo`` getting one ``restored …`` line per
-    table as it comes back. ``root`` defaults to ``find_lake()``."""
-    root = find_lake() if root is None else root
+    """The ``prunekit lake restore`` command: under the lake's lock (after recovering an
+    interrupted command), every name is checked first — one unknown, occupied or linked name
+    refuses the whole command, naming each, before anything moves — then each is restored,
+    ``echo`` getting one ``restored …`` line per table as it comes back. ``root`` defaults to
+    ``find_lake()``."""
+    names = list(dict.fromkeys(names))
+    if not names:
+        raise InputError("name at least one table to restore")
+    root = _trash_of(root)
     say = echo or (lambda s: None)
     out = []
-    for name in names:
-        r = restore(root, name, from_recipe=from_recipe, echo=echo)
-        say(f"restored {r['table']} → {r['path']}: {r['rows']:,} rows, {r['detail']}")
-        out.append(r)
+    with recovered(root, echo):
+        for e in _checked(root, names):
+            r = _restore_one(root, e, from_recipe)
+            say(f"restored {r['table']} → {r['path']}: {r['rows']:,} rows, {r['detail']}")
+            out.append(r)
     return out

@@ -27,8 +27,9 @@ import numpy as np
 
 from prunekit._progress import progress
 from prunekit.errors import ConfigError, InputError
-from prunekit.lake.catalog import Catalog, scan_catalog
+from prunekit.lake.catalog import Catalog, check_root, scan_catalog
 from prunekit.lake.closure import ContainmentSet, duplicate_groups, transitive_closure
+from prunekit.lake.links import visible_inside
 from prunekit.lake.model import Edge, ScanResult, Skipped, StageReport, TableProfile
 from prunekit.lake.params import ENGINE, MIN_COLUMNS, SAMPLE_ROWS, SEED, SEMANTICS_PARAM, WORKERS
 from prunekit.lake.schema_graph import schema_candidates
@@ -92,7 +93,7 @@ def find_containment(catalog: Catalog, *, semantics: str = SEMANTICS_PARAM.defau
     trace = Trace()
     stages: list[StageReport] = []
     n = len(profiles)
-    found = n + len(catalog.skipped)
+    found = n + sum(s.kind != "link" for s in catalog.skipped)   # tables: links are not tables
     stages.append(StageReport("catalog", found, n, catalog.seconds))
 
     t = time.perf_counter()
@@ -135,7 +136,7 @@ def find_containment(catalog: Catalog, *, semantics: str = SEMANTICS_PARAM.defau
     usable = {k: v for k, v in profiles.items() if k not in trace.unreadable}
     result = ScanResult(root=catalog.root, semantics=semantics, engine=getattr(verifier, "name", engine),
                         profiles=usable, edges=edges, duplicate_groups=groups,
-                        stages=stages, skipped=skipped)
+                        stages=stages, skipped=skipped, aliases=list(catalog.aliases))
     return result, trace
 
 
@@ -247,13 +248,22 @@ def scan_traced(root: str | Path, *, semantics: str = SEMANTICS_PARAM.default,
                 show_progress: bool | None = None, echo: Echo | None = None) -> tuple[ScanResult, Trace]:
     """``scan`` that also returns the per-pair ``Trace``."""
     _check_options(semantics, sample_rows, min_columns, seed, engine, verifier, workers)
+    check_root(root)
     # An interrupted apply/restore/purge leaves half-moved tables: finish or roll them back first,
     # so the scan sees every table where it belongs.
     recover_if_interrupted(root, echo)
-    catalog = scan_catalog(root, cache=cache, workers=workers, show_progress=show_progress)
-    return find_containment(catalog, semantics=semantics, engine=engine, sample_rows=sample_rows,
-                            seed=seed, min_columns=min_columns, skip_implied=skip_implied,
-                            verifier=verifier, memory_bytes=memory_bytes, show_progress=show_progress)
+    own_verifier = verifier is None
+    if own_verifier:   # before the catalogue: an engine that cannot start refuses with nothing written
+        from prunekit.lake.backends import get_verifier
+        verifier = get_verifier(engine)
+    try:
+        catalog = scan_catalog(root, cache=cache, workers=workers, show_progress=show_progress)
+        return find_containment(catalog, semantics=semantics, engine=engine, sample_rows=sample_rows,
+                                seed=seed, min_columns=min_columns, skip_implied=skip_implied,
+                                verifier=verifier, memory_bytes=memory_bytes, show_progress=show_progress)
+    finally:
+        if own_verifier:
+            verifier.close()
 
 
 def scan(root: str | Path, **options) -> ScanResult:
@@ -281,6 +291,10 @@ def scan_to_folder(root: str | Path, out: str | Path, *, engine: str = ENGINE.de
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
+    if visible_inside(check_root(root), out):
+        raise ConfigError(f"refusing to write the scan into {out}: it is inside the lake {check_root(root)}, "
+                          "and the next scan would read its containment.parquet as a table; choose a "
+                          "folder outside the lake (or a hidden one in it)")
     result, _ = scan_traced(root, semantics=semantics, engine=engine, cache=cache, sample_rows=sample_rows,
                             min_columns=min_columns, seed=seed, show_progress=show_progress, echo=echo)
     return result, write_outputs(result, out, graph=graph)

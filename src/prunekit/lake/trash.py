@@ -30,6 +30,7 @@ from urllib.parse import quote
 
 from prunekit.errors import InputError
 from prunekit.lake.jsonfile import utc_timestamp
+from prunekit.lake.links import unreal_path
 
 TRASH_DIR = ".prunekit-trash"
 JOURNAL = "journal.jsonl"
@@ -114,27 +115,62 @@ class Journal:
         return out
 
 
+def _acquire(root: str | Path, t: Path) -> tuple[int, bool, bool]:
+    """(fd holding the lock, trash folder made by us, lock file made by us)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks, run one at a time
+        fcntl = None
+    made_dir = False
+    while True:
+        try:
+            t.mkdir()
+            made_dir = True
+        except FileExistsError:
+            pass
+        made_lock = False
+        try:
+            try:
+                fd = os.open(t / LOCK, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                made_lock = True
+            except FileExistsError:
+                fd = os.open(t / LOCK, os.O_RDWR)
+        except FileNotFoundError:
+            continue   # the previous holder removed the lock (or its empty trash) meanwhile
+        if fcntl is None:  # pragma: no cover
+            return fd, made_dir, made_lock
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise InputError(f"another prunekit lake command is working on {root} "
+                             f"(lock {t / LOCK}); try again when it has finished") from None
+        try:   # locked the file still under that name, not one its holder removed before we locked?
+            if os.stat(t / LOCK).st_ino == os.fstat(fd).st_ino:
+                return fd, made_dir, made_lock
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def lake_lock(root: str | Path) -> Iterator[None]:
     """One prunekit lake command at a time per lake (an exclusive ``flock``, freed by the kernel
-    even when the holder is killed)."""
+    even when the holder is killed). What taking it created — the lock file, the trash folder of a
+    lake never touched — is removed again on the way out (the lock file while still held; the
+    folder only if still empty), so a command that changed nothing leaves nothing."""
     t = trash_root(root)
-    t.mkdir(exist_ok=True)
-    fd = os.open(t / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    fd, made_dir, made_lock = _acquire(root, t)
     try:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no advisory locks, run one at a time
-            fcntl = None
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise InputError(f"another prunekit lake command is working on {root} "
-                                 f"(lock {t / LOCK}); try again when it has finished") from None
         yield
     finally:
+        if made_lock:
+            with contextlib.suppress(OSError):
+                os.unlink(t / LOCK)
         os.close(fd)
+        if made_dir:
+            with contextlib.suppress(OSError):
+                t.rmdir()
 
 
 # --- state ---------------------------------------------------------------------------------------
@@ -217,6 +253,9 @@ def recover(root: str | Path, echo: Echo | None = None) -> list[str]:
                 raise InputError(f"recovery: {e.name} exists both in place ({orig}) and in the trash "
                                  f"({data}); resolve by hand, then remove {edir}")
             if data.exists():
+                why = unreal_path(root.resolve(), orig)
+                if why:   # never move a table back through a link (it could land outside the lake)
+                    raise InputError(f"recovery: cannot move {e.name} back from {data}: {why}; resolve by hand")
                 os.rename(data, orig)
                 fsync_dir(orig.parent)
                 how = "moved back in place"
@@ -277,6 +316,19 @@ def recover_if_interrupted(root: str | Path, echo: Echo | None = None) -> list[s
 # --- finding tables in the trash -----------------------------------------------------------------
 
 
+def lake_root(root: str | Path | None) -> Path:
+    """The lake folder a command was given (resolved), or ``find_lake()`` for None; ``InputError``
+    when it does not exist or is not a folder."""
+    if root is None:
+        return find_lake()
+    p = Path(root)
+    if not p.exists():
+        raise InputError(f"lake folder {p} does not exist")
+    if not p.is_dir():
+        raise InputError(f"lake {p} is not a folder")
+    return p.resolve()
+
+
 def find_lake(start: str | Path | None = None) -> Path:
     """The nearest folder at or above ``start`` (default: the current one) holding a trash."""
     p = Path(start or Path.cwd()).resolve()
@@ -288,15 +340,26 @@ def find_lake(start: str | Path | None = None) -> Path:
 
 def entry_in_trash(root: Path, name: str, states: tuple[str, ...]) -> Entry:
     """The journal's entry of a table in one of ``states``, or an error listing what the trash holds."""
+    return entries_in_trash(root, [name], states)[0]
+
+
+def entries_in_trash(root: Path, names: list[str], states: tuple[str, ...], nothing: str = "") -> list[Entry]:
+    """The entries of ``names``, all checked first: one error naming every name not in one of
+    ``states`` (ending ``; nothing was <nothing>`` when given), so a command does all or none."""
     state = lake_state(root)
-    e = state.get(name)
-    if e is None or e.state not in states:
+    bad = []
+    for name in names:
+        e = state.get(name)
+        if e is None or e.state not in states:
+            bad.append(name + (f" (it is {e.state.replace('_', ' ')})" if e is not None else ""))
+    if bad:
         known = sorted(n for n, x in state.items() if x.state in ("deleted", "purged"))
         hint = f"; in the trash: {', '.join(known[:8])}" + (" …" if len(known) > 8 else "") if known else \
             "; the trash is empty"
-        what = f" (it is {e.state.replace('_', ' ')})" if e is not None else ""
-        raise InputError(f"{name} is not in the trash of {root}{what}{hint}")
-    return e
+        verb = "is" if len(bad) == 1 else "are"
+        raise InputError(f"{', '.join(bad)} {verb} not in the trash of {root}{hint}"
+                         + (f"; nothing was {nothing}" if nothing else ""))
+    return [state[n] for n in names]
 
 
 def tree_bytes(path: Path) -> int:
@@ -314,7 +377,7 @@ def trash_entries(root: str | Path | None = None, echo: Echo | None = None) -> l
     """Tables in the trash (after recovering any interrupted command): name, state, parent, size.
 
     The ``prunekit lake trash`` command. ``root`` defaults to ``find_lake()``."""
-    root = Path(find_lake() if root is None else root).resolve()
+    root = lake_root(root)
     if not trash_root(root).is_dir():
         return []
     with recovered(root, echo):
