@@ -69,10 +69,13 @@ def _same_file(a: Path, b: Path) -> bool:
 def check_not_input(
     out: str | os.PathLike,
     inputs: Iterable[tuple[str, str | os.PathLike | None]],
+    *,
+    folder: bool = False,
 ) -> Path:
     """Refuse an output path that is one of the command's inputs — the same path, the same file
     reached through a symlink or a hard link, or a path inside an input folder (a Parquet data set
     stored as a folder). ``inputs`` are ``(what, path)`` pairs; ``None`` paths are skipped.
+    ``folder``: ``out`` is a folder the command may replace, so an input inside it is refused too.
     Raises ``InputError`` naming both; returns ``out`` as a ``Path``."""
     o = Path(out)
     o_real = Path(os.path.realpath(o))
@@ -86,4 +89,6 @@ def check_not_input(
         if p_real.is_dir() and (p_real == o_real or p_real in o_real.parents):
             raise InputError(f"refusing to write {o}: it is inside the {what} folder {p} "
                              "(an output never changes an input)")
+        if folder and o_real in p_real.parents:
+            raise InputError(f"refusing to write {o}: it holds the {what} {p} (an output never replaces an input)")
     return o

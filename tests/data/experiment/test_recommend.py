@@ -173,6 +173,10 @@ def test_plan_cli_bad_input(tmp_path, capsys):
     assert main(["data", "plan", "digits", "-o", str(tmp_path / "busy"), "-q"]) == 2
     assert "holds no planner pilots" in capsys.readouterr().err
     assert (tmp_path / "busy" / "pilot" / "mine.txt").exists()
+    # --force replaces prunekit's pilots, never someone else's folder
+    assert main(["data", "plan", "digits", "-o", str(tmp_path / "busy"), "-q", "--force"]) == 2
+    assert "holds no planner pilots" in capsys.readouterr().err
+    assert (tmp_path / "busy" / "pilot" / "mine.txt").exists()
 
 
 def test_backtest_catches_a_curve_that_is_not_a_power_law():

@@ -101,9 +101,11 @@ def test_methods_with_one_point_are_named_and_no_per_class_column(tmp_path):
 def test_report_replaces_an_earlier_one_atomically(tmp_path):
     out = tmp_path / "report"
     out.mkdir()
-    (out / "stale.txt").write_text("old")
+    (out / "report.html").write_text("old")
+    (out / "scaling.png").write_bytes(b"old")
     p = write_report(planted_table(seeds=1), out)
-    assert p == out / "report.html" and not (out / "stale.txt").exists()
+    assert p == out / "report.html" and p.read_text() != "old"
+    assert (out / "scaling.png").read_bytes()[:4] == b"\x89PNG"
     assert sorted(x.name for x in tmp_path.iterdir()) == ["report"]  # no temporary left behind
 
 
@@ -173,3 +175,27 @@ def test_console_error_detection_works(tmp_path):
     page.write_text("<html><body><script>nosuch();</script></body></html>")
     _, console = render(page, tmp_path)
     assert any("Uncaught" in line and "bad.html" in line for line in console)
+
+
+def test_report_never_replaces_the_sweep_or_foreign_files(tmp_path, capsys):
+    """The report folder is replaced wholesale: pointing it at the sweep folder (or a parent of the
+    results, or a folder of other files) would delete them — refused, nothing changed."""
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    planted_table().to_parquet(sweep / "results.parquet")
+    before = sorted(p.name for p in sweep.iterdir())
+    for out in (sweep, tmp_path):
+        assert main(["data", "report", str(sweep), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "refusing to write" in err and "holds the sweep results" in err, err
+    assert sorted(p.name for p in sweep.iterdir()) == before
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    assert main(["data", "report", str(sweep), "-o", str(other)]) == 2
+    assert "not a prunekit report (notes.txt)" in capsys.readouterr().err
+    assert (other / "notes.txt").read_text() == "keep me"
+    # an earlier report is still replaced
+    assert main(["data", "report", str(sweep), "-o", str(tmp_path / "rep")]) == 0
+    assert main(["data", "report", str(sweep), "-o", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "report.html").exists()

@@ -135,9 +135,8 @@ def _check_pilot_dir(pdir: Path, ident: dict, force: bool) -> None:
                              "or choose another output directory")
         shutil.rmtree(pdir)
     elif pdir.exists() and any(pdir.iterdir()):
-        if not force:
-            raise InputError(f"{pdir} exists and holds no planner pilots; choose another output directory")
-        shutil.rmtree(pdir)
+        # not ours: --force replaces prunekit's pilots, never a folder of someone else's files
+        raise InputError(f"{pdir} exists and holds no planner pilots; choose another output directory")
     pdir.mkdir(parents=True, exist_ok=True)
     from prunekit.io.atomic import atomic_path
 
@@ -206,6 +205,11 @@ def recommend(
     base = cfg.to_dict()
     base.update(keep=sorted(set(cfg.keep) | {1.0}), kd=sorted(set(cfg.kd) | {False}))
     pdir = out / "pilot"
+    from prunekit.io.atomic import check_not_input
+
+    check_not_input(pdir, [(what, p) for what, p in (("data", cfg.data), ("labels", cfg.labels), ("test data", cfg.test),
+                                                      ("test labels", cfg.test_labels))
+                           if p is not None and Path(str(p)).exists()], folder=True)
     _check_pilot_dir(pdir, {"data": name, "n": len(y), "sizes": sizes,
                             "checksum": _data_checksum(X, y, X_test, y_test)}, force)
     _npy(pdir / "test.npy", np.asarray(X_test, dtype=np.float32))

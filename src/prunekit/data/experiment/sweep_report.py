@@ -403,6 +403,19 @@ def write_report(results, out_dir: str | os.PathLike, *, config: dict | None = N
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"report output {out} exists and is not a directory")
+    if isinstance(results, (str, os.PathLike)):
+        from prunekit.io.atomic import check_not_input
+
+        r = Path(results)
+        files = [r / "results.parquet", r / "sweep.json"] if r.is_dir() else [r]
+        check_not_input(out, [("sweep results", f) for f in files if f.exists()], folder=True)
+    if out.is_dir():
+        ours = {"report.html", *(f"{name}.png" for name in PLOTS)}
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in ours)
+        if foreign:  # replacing the folder would delete them
+            raise InputError(f"report output {out} holds files that are not a prunekit report "
+                             f"({', '.join(foreign[:3])}{', …' if len(foreign) > 3 else ''}); "
+                             "choose a new or empty folder")
     parent = out.parent
     if not parent.is_dir():
         raise InputError(f"cannot write the report: directory {parent} does not exist")
