@@ -28,7 +28,7 @@ def forced_plan(scan, pairs: list[tuple[str, str]]) -> dict:
     whatever the planner would choose: these tests are about apply/restore/purge, not the costs."""
     from prunekit.lake import deletion_plan as lp
 
-    plan = lp.make_plan(scan)
+    plan = lp.make_plan(scan, measure=False)
     plan["tables"] = {n: {"path": p.path, "format": p.format, "rows": p.rows, "size_bytes": p.size_bytes,
                           "checksum": p.checksum, "fingerprint": p.fingerprint,
                           "action": "delete" if n in dict(pairs) else "keep"}

@@ -34,7 +34,9 @@ def lake(tmp_path):
     """(root, paths, plan path, plan, snapshot of every table before anything happened)."""
     root = tmp_path / "lake"
     scan, paths = planted(root)
-    plan = lp.make_plan(scan)
+    # measure=False: the planted tables are smaller than their recipes, so an honest plan deletes
+    # none of the small ones; these tests are about apply/restore/purge, not about savings
+    plan = lp.make_plan(scan, measure=False)
     plan_path = tmp_path / "plan.json"
     lp.save_plan(plan, plan_path)
     assert len(plan["deletions"]) == 4  # three children + one of the two duplicate copies
@@ -192,7 +194,7 @@ def test_negative_zero_child_is_refused_and_stays(tmp_path, capsys):
     pq.write_table(pa.table({"id": [4, 0], "x": [4.0, 0.0]}), root / "d" / "fine.parquet")
     paths = {n: root / "d" / f"{n}.parquet" for n in ("parent", "negzero", "fine")}
     scan = scan_of(root, paths, edges=[("parent", "negzero"), ("parent", "fine")])
-    plan = lp.make_plan(scan)
+    plan = lp.make_plan(scan, measure=False)
     lp.save_plan(plan, tmp_path / "plan.json")
     assert sorted(_deleted(plan)) == ["fine", "negzero"]
     before = file_checksum(paths["negzero"])
@@ -208,12 +210,12 @@ def test_parent_of_a_trashed_table_is_protected(tmp_path, capsys):
     scan, paths = planted(root)
     parts, orders = "copies/orders_parts", "base/orders"
     scan1 = scan_of(root, paths, edges=[(parts, c) for c in CHILDREN])
-    apply_plan(lp.make_plan(scan1), execute=True)
+    apply_plan(lp.make_plan(scan1, measure=False), execute=True)
     assert set(protected_tables(root)) == {parts}
     remaining = {n: paths[n] for n in (orders, parts)}
     scan2 = scan_of(root, remaining, edges=[(orders, parts), (parts, orders)])
     # Unaware of the trash, the planner would delete the larger copy: the parent of the recipes.
-    blind = lp.make_plan(scan2)
+    blind = lp.make_plan(scan2, measure=False)
     assert [d["table"] for d in blind["deletions"]] == [parts]
     # The CLI plans with the trash in view: the other copy goes instead.
     (tmp_path / "scan2.json").write_text(scan2.to_json())

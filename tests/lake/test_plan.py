@@ -222,12 +222,20 @@ def test_plan_json_records_the_scan_identity_and_the_decision(tmp_path, scan_jso
         assert t["fingerprint"] == scan.profiles[name].fingerprint
     assert "misc/unrelated" not in plan["tables"]  # no edges: not part of the problem
     deleted = {d["table"]: d["parent"] for d in plan["deletions"]}
-    # Exactly one copy of the duplicate pair stays; every child goes; parents are all kept.
+    # Exactly one copy of the duplicate pair stays; parents are all kept.
     assert len({"base/orders", "copies/orders_parts"} - set(deleted)) == 1
-    assert {"derived/eu_orders", "exports/orders_small", "exports/amounts"} <= set(deleted)
+    assert "derived/eu_orders" in deleted
     assert not set(deleted.values()) & set(deleted)
+    # The two CSV children (269 and 553 bytes) are smaller than any recipe: deleting them would
+    # grow the lake, so they stay, and the plan says how big their recipe would be.
+    for small in ("exports/orders_small", "exports/amounts"):
+        t = plan["tables"][small]
+        assert small not in deleted and t["action"] == "keep" and t["recipe_bytes"] > t["size_bytes"]
     s = plan["summary"]
-    assert s["bytes_freed"] == sum(scan.profiles[d].size_bytes for d in deleted)
+    assert s["recipes_measured"] and s["bytes_deleted"] == sum(scan.profiles[d].size_bytes for d in deleted)
+    assert s["bytes_freed"] == sum(scan.profiles[d["table"]].size_bytes - d["recipe_bytes"]
+                                   for d in plan["deletions"]) == s["bytes_deleted"] - s["recipe_bytes"]
+    assert all(0 < d["recipe_bytes"] < d["size_bytes"] for d in plan["deletions"])
     assert s["savings"] == pytest.approx(s["cost_before"] - s["cost_after"])
     assert s["cost_after"] == pytest.approx(plan["solver"]["objective"])
     assert plan["solver"]["name"] == "milp" and plan["solver"]["bound"] == pytest.approx(plan["solver"]["objective"])
@@ -254,17 +262,17 @@ def test_access_counts_keep_hot_tables(tmp_path, scan_json):
     scan, path = scan_json
     csv = tmp_path / "access.csv"
     # eu_orders is read so often that rebuilding it costs more than storing it.
-    csv.write_text("table,accesses\nderived/eu_orders,100000\nexports/amounts,0\n")
+    csv.write_text("table,accesses\nderived/eu_orders,100000\ncopies/orders_parts,0\n")
     code, plan = _plan(tmp_path, path, "--access", str(csv))
     assert code == 0
     deleted = {d["table"] for d in plan["deletions"]}
-    assert "derived/eu_orders" not in deleted and "exports/amounts" in deleted
+    assert "derived/eu_orders" not in deleted and "copies/orders_parts" in deleted
     assert plan["tables"]["derived/eu_orders"]["accesses"] == 100000
     # A per-table limit from the CSV stops only that table.
-    csv.write_text("table,accesses,max_rebuild_seconds\nexports/amounts,0,0\nexports/orders_small,0,\n")
+    csv.write_text("table,accesses,max_rebuild_seconds\nderived/eu_orders,0,0\ncopies/orders_parts,0,\n")
     code, plan = _plan(tmp_path, path, "--access", str(csv))
     deleted = {d["table"] for d in plan["deletions"]}
-    assert "exports/amounts" not in deleted and "exports/orders_small" in deleted
+    assert "derived/eu_orders" not in deleted and "copies/orders_parts" in deleted
 
 
 @pytest.mark.parametrize("text, message", [

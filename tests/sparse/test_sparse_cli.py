@@ -68,6 +68,10 @@ P = TRAIN_SPARSE_PARAMS
     (["--include", "conv*"], "name filter include=['conv*'] matched none of the Linear/Conv1d/Conv2d/Conv3d layers (fc1, fc2, fc3)"),
     (["--exclude", "fc*"], "excluded every"),
     (["--method", "dense", "--dense-first-last"], "method 'dense' has none"),
+    # LeNet-300-100 on 64 features: the per-layer floor is 300 + 100 + 10 of 50,200 weights
+    (["--method", "lth", "--sparsity", 0.999], "sparsity 0.999 is out of reach for lth on this model: each "
+     "globally pruned layer keeps at least one weight per output unit, a floor of 410 of the 50,200 sparsified "
+     "weights; the highest reachable sparsity is 0.9918"),
 ])
 def test_train_bad_input_exit_2_one_line(tmp_path, capsys, args, message):
     ck = tmp_path / "x.pt"

@@ -70,8 +70,9 @@ def reference_drop(w, mask, n):
 def test_global_magnitude_never_reactivates():
     w = {"a": torch.tensor([[5.0, 0.0], [1.0, 2.0]]), "b": torch.tensor([3.0, 4.0, 0.5])}
     m = {"a": torch.tensor([[True, False], [True, True]]), "b": torch.tensor([True, True, False])}
-    out = global_magnitude_masks(w, m, 3)
-    assert out["a"].tolist() == [[True, False], [False, False]] and out["b"].tolist() == [True, True, False]
+    out = global_magnitude_masks(w, m, 4)
+    # the plain global top-4 (5, 4, 3, 2): no layer falls below its floor (2 rows of "a", 1 for "b")
+    assert out["a"].tolist() == [[True, False], [False, True]] and out["b"].tolist() == [True, True, False]
     out = global_magnitude_masks(w, m, 100)  # clamped to the 5 active
     assert all(torch.equal(out[k], m[k]) for k in m)
 

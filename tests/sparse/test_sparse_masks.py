@@ -103,7 +103,7 @@ def test_state_dict_from_another_model_is_readable_error():
     state = MaskManager(lenet300()).state_dict()
     with pytest.raises(InputError, match="different model.*conv.weight"):
         MaskManager(TinyNet()).load_state_dict(state)
-    with pytest.raises(InputError, match=r"different model: fc1.weight is \(300, 784\) there, \(300, 64\) here"):
+    with pytest.raises(InputError, match=r"different model: the mask of fc1.weight has shape \(300, 784\), the model expects \(300, 64\)"):
         MaskManager(lenet300(dim=64)).load_state_dict(state)
     with pytest.raises(InputError, match="not a prunekit mask state_dict"):
         MaskManager(lenet300()).load_state_dict({"fc1.weight": torch.ones(300, 784)})

@@ -69,10 +69,9 @@ def score_cmd(
     """
     from prunekit.data import score
     from prunekit.io import read_examples
-    from prunekit.io.atomic import check_not_input, check_writable
+    from prunekit.data import ScoreTable
 
-    check_writable(out)
-    check_not_input(out, [("data", data), ("labels", labels), ("ids", ids)])
+    ScoreTable.check_output(out, [("data", data), ("labels", labels), ("ids", ids)])
     ex = read_examples(data, embedding_column=embedding_column, label_column=label_column,
                        id_column=id_column, labels=labels, ids=ids)
     t = score(ex, method, seed=seed, show_progress=None if not quiet else False,
@@ -122,10 +121,7 @@ def select_cmd(
         prunekit data select scores.parquet -s dbp --keep 0.3 --dedup -o selection.parquet
     """
     from prunekit.data import ScoreTable, select
-    from prunekit.io.atomic import check_not_input, check_writable
-
-    check_writable(out)
-    check_not_input(out, [("score table", scores)])
+    ScoreTable.check_output(out, [("score table", scores)])
     t = ScoreTable.read(scores)
     s = select(t, selector, keep, count=count, dedup=dedup, seed=seed, score=score, balance=balance,
                beta=beta, bins=bins, cutoff_score=cutoff_score, tau=tau, within=within, abundant=abundant)
@@ -208,6 +204,8 @@ def inspect_cmd(
 def explain_cmd(
     example_id: str = typer.Argument(..., metavar="ID", help="The example's id."),
     selection: Path = typer.Argument(..., help="Selection (or score) table."),
+    data: Optional[Path] = typer.Option(None, help="The scored data to check the table against (default: the path it recorded, if it still exists)."),
+    force: bool = typer.Option(False, "--force", help="Explain even if the data is not what the table was made on."),
 ) -> None:
     """Why an example was kept or dropped: its scores (with percentiles), cluster, duplicate.
 
@@ -219,7 +217,7 @@ def explain_cmd(
     from prunekit.data.inspection import explain
 
     t = ScoreTable.read(selection)
-    e = explain(t, example_id)
+    e = explain(t, example_id, examples=data, force=force)
     head = [f"id {e['id']} (row {e['row']})"]
     if "label" in e:
         head.append(f"label {e['label']}")
@@ -232,6 +230,12 @@ def explain_cmd(
         console.print(f"near-duplicate of id {e['duplicate_of']}")
     if e.get("duplicated_by"):
         console.print(f"{e['duplicated_by']} removed example(s) duplicate it")
+    d = e["data"]
+    if not d["checked"]:
+        console.print(f"[dim]data not checked: {d['why']}; explained from the table alone[/dim]")
+    elif "data_mismatch" in d:
+        typer.secho(f"warning: the table was made on different data ({'; '.join(d['data_mismatch']['differences'])}); "
+                    "explained anyway (--force)", err=True, fg="yellow")
     table("scores", ["score", "value", "percentile", "direction"],
           [(k, v["value"], f"{v['percentile']:.1f}", v["direction"]) for k, v in e["scores"].items()])
 

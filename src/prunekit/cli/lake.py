@@ -25,6 +25,7 @@ from prunekit.lake.params import (
     SCAN_PRICE,
     SEED,
     SEMANTICS_PARAM,
+    PREFER,
     SOLVER,
     STORAGE_PRICE,
     THROUGHPUT,
@@ -66,9 +67,17 @@ def _print_scan(result, paths: dict | None = None, *, top: int = 15) -> None:
     if result.duplicate_groups:
         console.print(f"{len(result.duplicate_groups)} duplicate groups, e.g.: " + "; ".join(
             " = ".join(g) for g in result.duplicate_groups[:5]))
+    aliases = getattr(result, "aliases", [])
+    if aliases:
+        table(f"{len(aliases)} aliases (links to tables or folders of the lake: reported, never scanned "
+              f"twice, planned or moved)", ["link", "reaches"],
+              [(a.path, f"table {a.table}" if a.table else f"folder {a.target}") for a in aliases])
     if result.skipped:
-        table(f"skipped {len(result.skipped)} files", ["path", "reason"],
+        links = sum(s.kind == "link" for s in result.skipped)
+        table(f"skipped {len(result.skipped)} entries ({links} links not followed)", ["path", "reason"],
               [(s.path, s.reason) for s in result.skipped])
+    console.print(f"{len(result.profiles):,} tables, {len(result.edges):,} edges, {len(aliases)} aliases, "
+                  f"{len(result.skipped)} skipped")
     if paths:
         console.print("wrote " + ", ".join(str(p) for p in paths.values()))
 
@@ -141,7 +150,7 @@ def demo_cmd(
     if report.get("plan"):
         s = report["plan"]["summary"]
         console.print(f"dry-run plan ({report['plan_path']}): delete {s['deletions']} tables, "
-                      f"free {_human(s['bytes_freed'])}")
+                      f"free {_human(s['bytes_freed'])} net of the recipes left behind")
     elif report.get("plan_note"):
         console.print(report["plan_note"])
 
@@ -159,6 +168,7 @@ def plan_cmd(
     throughput: float = option(THROUGHPUT, "--throughput"),
     default_accesses: float = option(DEFAULT_ACCESSES),
     time_limit: float = option(TIME_LIMIT),
+    prefer: Optional[List[str]] = option(PREFER, "--prefer"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary."),
 ) -> None:
     """Choose which contained tables to delete: least storage + access cost under a latency limit.
@@ -172,18 +182,23 @@ def plan_cmd(
     plan = plan_to_file(scan, out, access=access, pins=pin, solver=solver, time_limit=time_limit,
                         storage_price_per_gb_month=storage_price, scan_price_per_gb=scan_price,
                         throughput_mb_per_s=throughput, default_accesses=default_accesses,
-                        max_rebuild_seconds=max_rebuild_seconds, echo=typer.echo)
+                        max_rebuild_seconds=max_rebuild_seconds, prefer=prefer, echo=typer.echo)
     if quiet:
         return
     s, sv = plan["summary"], plan["solver"]
-    rows = [(d["table"], d["parent"], _human(d["size_bytes"]), f"{d['rebuild_seconds']:.3g}",
-             _money(d["access_cost"])) for d in plan["deletions"]]
+    rows = [(d["table"], d["parent"], _human(d["size_bytes"]), _human(d.get("recipe_bytes")),
+             f"{d['rebuild_seconds']:.3g}", _money(d["access_cost"]), d.get("reason", ""))
+            for d in plan["deletions"]]
     table(f"plan → {out}: delete {s['deletions']} of {s['tables_considered']} tables with usable edges",
-          ["table", "rebuild from", "size", "rebuild s", "access cost/month"], rows)
+          ["table", "rebuild from", "size", "recipe", "rebuild s", "access cost/month", "why"], rows)
     console.print(
-        f"frees {_human(s['bytes_freed'])} of {_human(s['bytes_considered'])}; cost/month "
+        f"frees {_human(s['bytes_freed'])} net of {_human(s['bytes_considered'])} (deletes "
+        f"{_human(s['bytes_deleted'])}, recipes left behind {_human(s['recipe_bytes'])}); cost/month "
         f"{_money(s['cost_before'])} → {_money(s['cost_after'])} (saves {_money(s['savings'])}: storage "
         f"{_money(s['storage_saved'])}, added access {_money(s['access_cost_added'])})")
+    if s.get("no_recipe"):
+        console.print(f"not planned, no exact recipe ({len(s['no_recipe'])} edges): " + "; ".join(
+            f"{k}: {v}" for k, v in list(s["no_recipe"].items())[:3]))
     bound = "" if sv["bound"] is None else f", bound {_money(sv['bound'])}, gap {sv['gap'] or 0:.2%}"
     note = f" — {sv['note']}" if sv["note"] else ""
     console.print(f"solver {sv['name']} ({sv['status']}, {sv['seconds']:.2f}s): objective "
@@ -258,11 +273,14 @@ def purge_cmd(
 
     rows = purge(lake, names or None, execute=execute, echo=typer.echo)
     if not execute:
-        table("dry run: add --execute to purge", ["table", "trash size", "action", "detail"],
-              [(r["table"], _human(r["size_bytes"]), r["outcome"], r["detail"]) for r in rows])
+        table("dry run: add --execute to purge", ["table", "trash size", "recipe kept", "action", "detail"],
+              [(r["table"], _human(r["size_bytes"]), _human(r.get("recipe_bytes")), r["outcome"], r["detail"])
+               for r in rows])
     else:
-        freed = sum(r["size_bytes"] for r in rows if r["outcome"] == "purged")
-        typer.echo(f"purged {sum(r['outcome'] == 'purged' for r in rows)} tables ({_human(freed)}); "
+        done = [r for r in rows if r["outcome"] == "purged"]
+        typer.echo(f"purged {len(done)} tables: deleted {_human(sum(r['size_bytes'] for r in done))}, "
+                   f"recipes kept {_human(sum(r['recipe_bytes'] for r in done))}, freed "
+                   f"{_human(sum(r['net_bytes'] for r in done))} net; "
                    f"refused {sum(r['outcome'] == 'refused' for r in rows)}")
     if any(r["outcome"] == "refused" for r in rows):
         raise typer.Exit(1)
@@ -278,9 +296,9 @@ def trash_cmd(
 
         prunekit lake trash --lake lake/
     """
-    from prunekit.lake.trash import find_lake, trash_entries
+    from prunekit.lake.trash import lake_root, trash_entries
 
-    root = Path(lake if lake is not None else find_lake()).resolve()
+    root = lake_root(lake)
     rows = trash_entries(root, echo=typer.echo)
     table(f"trash of {root}: {len(rows)} tables",
           ["table", "state", "rebuild from", "original path", "size", "trash copy"],

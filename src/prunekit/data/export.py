@@ -17,13 +17,11 @@ import numpy as np
 from prunekit.data.table import ScoreTable
 from prunekit.errors import ConfigError, InputError
 from prunekit.io.atomic import atomic_path, check_not_input, check_writable
-from prunekit.io.examples import ExampleSet, read_examples
+from prunekit.io.examples import ExampleSet
+from prunekit.io.writers import EXTENSIONS, output_format
 
 #: what ``export`` can write; ``None``/"auto" = the output's extension decides
 EXPORT_FORMATS = ("auto", "same", "index", "npy", "parquet", "arrow", "csv")
-#: output extension → the format it names
-EXTENSIONS = {".npy": "npy", ".parquet": "parquet", ".pq": "parquet", ".arrow": "arrow", ".feather": "arrow",
-              ".csv": "csv"}
 
 
 class DataMismatchWarning(UserWarning):
@@ -39,10 +37,7 @@ def export_format(out: Path, format: str | None, input_format: str | None) -> st
     ext = out.suffix.lower()
     by_ext = EXTENSIONS.get(ext)
     if format == "auto":
-        if by_ext is None:
-            raise InputError(f"cannot tell which format to write {out} in from its extension "
-                             f"{ext or '(none)'}; name it .npy, .parquet, .arrow, .feather or .csv")
-        return by_ext
+        return output_format(out)
     want = {"index": "parquet", "same": input_format}.get(format, format)
     if want in ("array", "arrow-table"):
         want = "npy"
@@ -53,22 +48,6 @@ def export_format(out: Path, format: str | None, input_format: str | None) -> st
         raise InputError(f"{what} conflicts with the extension of {out} "
                          f"({by_ext or ext or 'none'}); rename the output or drop --format")
     return format if format == "index" else want
-
-
-def _examples_for(table: ScoreTable, examples: ExampleSet | str | os.PathLike | None) -> ExampleSet:
-    if isinstance(examples, ExampleSet):
-        return examples
-    src_meta = table.meta.get("source", {})
-    if examples is None:
-        examples = src_meta.get("path")
-        if not examples:
-            raise InputError("the table does not record its input file: pass the data path")
-    kw: dict[str, Any] = {}
-    if src_meta.get("format") in ("parquet", "arrow", "csv"):
-        kw = {k: src_meta.get(k) for k in ("embedding_column", "label_column", "id_column")}
-    elif src_meta.get("labels_path"):
-        kw = {"labels": src_meta["labels_path"]}
-    return read_examples(examples, **kw)
 
 
 def export(
@@ -106,7 +85,7 @@ def export(
         ids = table.ids[rows]
         t = pa.table({"id": pa.array(ids.tolist() if ids.dtype == object else ids), "row": pa.array(rows)})
         return _write_table(t, out, "parquet", None)
-    ex = _examples_for(table, examples)
+    ex = table.source_examples(examples)
     for o in outs:
         check_not_input(o, [("data", ex.source.get("path")), ("labels", ex.source.get("labels_path"))])
     forced = table.check_data(ex, force=force)

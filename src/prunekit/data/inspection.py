@@ -67,6 +67,8 @@ def inspect(table: ScoreTable | str | Path, *, png: str | Path | None = None,
         check_writable(png)
         src = t.meta.get("source", {})
         check_not_input(png, [("table", t.path), ("data", src.get("path")), *t.inputs])
+    if score is not None:
+        t.column(score)  # an unknown column is an error, histogram or not
     out: dict[str, Any] = {"n": len(t), "quantiles": score_quantiles(t)}
     if t.keep is not None:
         out.update(selector=t.meta.get("selection", {}).get("selector"), kept=int(t.keep.sum()),
@@ -118,11 +120,31 @@ def plot_histogram(table: ScoreTable, path: str | Path, column: str | None = Non
     return Path(path)
 
 
-def explain(table: ScoreTable, example_id: Any) -> dict[str, Any]:
+def _check_explained_data(table: ScoreTable, examples, check: bool, force: bool) -> dict[str, Any]:
+    if not check:
+        return {"checked": False, "why": "not asked"}
+    if examples is None:
+        path = table.meta.get("source", {}).get("path")
+        if not path:
+            return {"checked": False, "why": "the table records no data file"}
+        if not Path(path).exists():
+            return {"checked": False, "why": f"the data it was made on ({path}) no longer exists"}
+    ex = table.source_examples(examples)
+    forced = table.check_data(ex, force=force)
+    return {"checked": True, "path": ex.source.get("path"), **({"data_mismatch": forced} if forced else {})}
+
+
+def explain(table: ScoreTable, example_id: Any, *, examples=None, check_data: bool = True,
+            force: bool = False) -> dict[str, Any]:
     """Everything the table knows about one example: scores with their percentile among all
-    examples, cluster, duplicate, keep and reason."""
+    examples, cluster, duplicate, keep and reason.
+
+    ``check_data``: first check that the data (``examples``, a path, or by default the file recorded
+    at scoring time when it still exists) is what the table was made on — an id may name another
+    example in changed data. A mismatch is refused unless ``force``. ``out["data"]`` says what was
+    checked."""
     r = table.row_of(example_id)
-    out: dict[str, Any] = {"id": table.ids[r], "row": r}
+    out: dict[str, Any] = {"id": table.ids[r], "row": r, "data": _check_explained_data(table, examples, check_data, force)}
     if table.labels is not None:
         names = table.meta.get("label_names")
         out["label"] = names[table.labels[r]] if names else int(table.labels[r])

@@ -111,14 +111,24 @@ class ScoreTable:
         any file it was derived from)."""
         import pyarrow.parquet as pq
 
-        from prunekit.io.atomic import check_not_input
-
         src = self.meta.get("source", {})
-        check_not_input(path, [("data", src.get("path")), ("labels", src.get("labels_path")), *self.inputs])
+        self.check_output(path, [("data", src.get("path")), ("labels", src.get("labels_path")), *self.inputs])
         table = self.to_arrow()
         with atomic_path(path) as tmp:
             pq.write_table(table, tmp)
         return Path(path)
+
+    @staticmethod
+    def check_output(path: str | Path, inputs=()) -> Path:
+        """Fail before any work when ``path`` cannot take a table: not a ``.parquet`` name, not
+        writable, or one of ``inputs`` ((what, path) pairs)."""
+        from prunekit.io.atomic import check_not_input, check_writable
+
+        p = check_not_input(check_writable(path), inputs)
+        if p.suffix.lower() not in (".parquet", ".pq"):
+            raise InputError(f"score and selection tables are Parquet files, but the extension of {p} says "
+                             f"{p.suffix or 'nothing'}: name it .parquet")
+        return p
 
     @classmethod
     def read(cls, path: str | Path) -> "ScoreTable":
@@ -128,6 +138,10 @@ class ScoreTable:
         p = Path(path)
         if not p.exists():
             raise InputError(f"{p} does not exist")
+        if p.is_dir():
+            raise InputError(f"{p} is a directory; expected a score/selection table file (.parquet)")
+        if p.stat().st_size == 0:
+            raise InputError(f"{p} is empty (0 bytes)")
         try:
             table = pq.read_table(p)
         except (pa.ArrowException, OSError) as exc:
@@ -168,6 +182,26 @@ class ScoreTable:
             keep = table.column("keep").to_numpy(zero_copy_only=False).astype(bool)
             reason = np.array(table.column("reason").to_pylist(), dtype=object)
         return cls(ids, labels, scores, cluster, dup, keep, reason, meta, path=p)
+
+    def source_examples(self, examples=None):
+        """The examples this table was made on: ``examples`` itself (an ``ExampleSet``), read from a
+        path, or — by default — read from the path recorded at scoring time, with the same column
+        and labels options."""
+        from prunekit.io.examples import ExampleSet, read_examples
+
+        if isinstance(examples, ExampleSet):
+            return examples
+        src = self.meta.get("source", {})
+        if examples is None:
+            examples = src.get("path")
+            if not examples:
+                raise InputError("the table does not record its input file: pass the data path")
+        kw: dict[str, Any] = {}
+        if src.get("format") in ("parquet", "arrow", "csv"):
+            kw = {k: src.get(k) for k in ("embedding_column", "label_column", "id_column")}
+        elif src.get("labels_path"):
+            kw = {"labels": src["labels_path"]}
+        return read_examples(examples, **kw)
 
     def check_data(self, examples, *, data: str | None = None, force: bool = False) -> dict[str, Any] | None:
         """Refuse to use this table with examples other than the ones it was made on.

@@ -177,9 +177,15 @@ def _check_magic(path: Path, fmt: str) -> None:
             size = fh.tell()
             fh.seek(max(0, size - 4))
             tail = fh.read(4)
+    actual = _sniff(head)
+    if actual is not None and actual != fmt:
+        raise InputError(f"{path} holds {_FORMAT_NAMES[actual]} data but its extension says {_FORMAT_NAMES[fmt]}; "
+                         "rename it to match its content")
     if fmt == "npy" and not head.startswith(NPY_MAGIC):
         raise InputError(f"{path} is not a NumPy .npy file (bad magic bytes)")
-    if fmt == "parquet" and not (head.startswith(PARQUET_MAGIC) and tail == PARQUET_MAGIC):
+    if fmt == "parquet" and head.startswith(PARQUET_MAGIC) and tail != PARQUET_MAGIC:
+        raise InputError(f"{path} is truncated or damaged: a Parquet file must end with its footer")
+    if fmt == "parquet" and not head.startswith(PARQUET_MAGIC):
         raise InputError(f"{path} is not a Parquet file (bad magic bytes)")
     if fmt == "arrow" and not head.startswith(ARROW_MAGIC):
         # Feather v2 files start with ARROW1; IPC streams start with a continuation marker.
@@ -187,6 +193,20 @@ def _check_magic(path: Path, fmt: str) -> None:
             raise InputError(f"{path} is not an Arrow IPC / Feather file (bad magic bytes)")
     if fmt == "csv" and b"\x00" in head:
         raise InputError(f"{path} does not look like a text CSV file (binary content)")
+
+
+_FORMAT_NAMES = {"npy": "NumPy .npy", "parquet": "Parquet", "arrow": "Arrow/Feather", "csv": "CSV"}
+
+
+def _sniff(head: bytes) -> str | None:
+    """The format a file's first bytes announce (None: no known magic, e.g. text)."""
+    if head.startswith(NPY_MAGIC):
+        return "npy"
+    if head.startswith(PARQUET_MAGIC):
+        return "parquet"
+    if head.startswith(ARROW_MAGIC):
+        return "arrow"
+    return None
 
 
 def _looks_numeric(text: str) -> bool:
@@ -263,6 +283,9 @@ def read_examples(
         try:
             X = np.load(p, mmap_mode="r", allow_pickle=False)
         except ValueError as exc:
+            if "mmap length is greater than file size" in str(exc):
+                raise InputError(f"{p} is truncated: its header promises more data than the file's "
+                                 f"{stat.st_size:,} bytes") from None
             raise InputError(f"cannot read {p} as .npy: {exc}") from None
         y = _load_side_array(labels, "labels") if labels is not None else None
         i = _load_side_array(ids, "ids") if ids is not None else None

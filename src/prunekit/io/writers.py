@@ -9,7 +9,21 @@ import numpy as np
 
 from prunekit.errors import InputError
 from prunekit.io.atomic import atomic_path
-from prunekit.io.examples import detect_format
+
+#: output extension → the format written (the readers accept a few more, e.g. .txt as CSV; a
+#: writer only promises what the name says)
+EXTENSIONS = {".npy": "npy", ".parquet": "parquet", ".pq": "parquet", ".arrow": "arrow", ".feather": "arrow",
+              ".csv": "csv"}
+
+
+def output_format(path: str | Path) -> str:
+    """The format an output file's extension names; anything else is refused."""
+    p = Path(path)
+    fmt = EXTENSIONS.get(p.suffix.lower())
+    if fmt is None:
+        raise InputError(f"cannot tell which format to write {p} in from its extension "
+                         f"{p.suffix or '(none)'}; name it .npy, .parquet, .arrow, .feather or .csv")
+    return fmt
 
 
 def write_examples(
@@ -24,7 +38,7 @@ def write_examples(
     ``<stem>.labels.npy``; Parquet/Arrow write ``id, label, embedding`` (fixed-size list);
     CSV writes ``id, label, f0..f{D-1}``. Returns the files written."""
     p = Path(path)
-    fmt = detect_format(p)
+    fmt = output_format(p)
     X = np.asarray(X)
     if X.ndim != 2 or len(X) == 0:
         raise InputError(f"expected a non-empty (N, D) matrix, got shape {X.shape}")

@@ -11,26 +11,35 @@ them with the options):
   ``default_accesses`` (0) for tables it does not list: with no access data a deleted table is
   assumed never read, and only the latency limit stops a deletion.
 
-Variables ``keep_i ∈ {0,1}`` for every table touching a usable edge and ``y_ji ∈ {0,1}`` for every
-usable edge ``i ⊆ j`` — verified (or derived from verified edges by transitivity) and with
-``t_ji`` within i's limit (``max_rebuild_seconds``, per table from the CSV or one default)::
+- the recipe that stays behind when i is deleted (rebuilt from j) is stored too:
+  ``R_ji = recipe_bytes_ji / 1e9 · storage_price_per_gb_month``, with the recipe's exact size
+  (``plan_inputs.measure_recipes`` builds it as ``apply`` will and counts the bytes it would write).
 
-    minimise   Σ_i S_i·keep_i + Σ_(j,i) f_i·r_ji·y_ji
+Variables ``keep_i ∈ {0,1}`` for every table touching a usable edge and ``y_ji ∈ {0,1}`` for every
+usable edge ``i ⊆ j`` — verified (or derived from verified edges by transitivity), with ``t_ji``
+within i's limit (``max_rebuild_seconds``, per table from the CSV or one default) and an exact
+recipe::
+
+    minimise   Σ_i S_i·keep_i + Σ_(j,i) (f_i·r_ji + R_ji)·y_ji
     subject to keep_i + Σ_j y_ji = 1      (every table is kept or rebuilt from exactly one parent)
                y_ji ≤ keep_j              (only from a kept parent: never from another deleted table)
                keep_i = 1 for pinned i
+               keep_b ≤ keep_a            (a before b in the keep order of a group of identical tables)
 
-In a group of exact duplicates, edges run both ways, and the two constraints leave exactly one copy
-kept. Tables without usable edges are kept and are not part of the problem. ``deletion_solver``
-solves it; ``deletion_plan`` turns the solution into the plan file.
+In a group of exact duplicates, edges run both ways, and the constraints leave the copies first in
+the **keep order** (``KeepOrder``): pinned, then more accessed, then matched by an earlier
+``--prefer`` glob, then older (modification time), then shorter lake-relative path, then path order.
+Tables without usable edges are kept and are not part of the problem. ``deletion_solver`` solves it;
+``deletion_plan`` turns the solution into the plan file.
 
 Algorithm and parameters: docs/ALGORITHMS.md §4.8.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Mapping
+import fnmatch
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable, Mapping, Sequence, Union
 
 from prunekit.lake.model import ScanResult
 from prunekit.lake.params import (
@@ -80,6 +89,13 @@ class DeletionCandidate:
     rebuild_cost: float       # per rebuild
     rebuild_seconds: float
     access_cost: float        # per month: accesses(child) · rebuild_cost
+    recipe_bytes: int = 0     # the recipe that stays behind (exact size when measured)
+    recipe_cost: float = 0.0  # per month: its storage
+
+    @property
+    def cost(self) -> float:
+        """What deleting the child this way costs per month: its accesses' rebuilds + the recipe."""
+        return self.access_cost + self.recipe_cost
 
 
 @dataclass
@@ -94,13 +110,19 @@ class Problem:
     pinned: dict[str, str]                  # name -> why
     candidates: list[DeletionCandidate]
     dropped: dict[str, int] = field(default_factory=dict)
+    groups: list[list[str]] = field(default_factory=list)   # identical tables, in keep order
+    no_recipe: dict[str, str] = field(default_factory=dict)  # "child ⊆ parent" -> why no recipe
 
     def cost(self, parent_of: Mapping[str, str]) -> float:
         """Objective of a solution given as ``{deleted child: kept parent}``."""
         by_pair = {(c.child, c.parent): c for c in self.candidates}
         total = sum(self.storage[n] for n in self.names if n not in parent_of)
-        total += sum(by_pair[(c, p)].access_cost for c, p in parent_of.items())
+        total += sum(by_pair[(c, p)].cost for c, p in parent_of.items())
         return float(total)
+
+    def order_pairs(self) -> list[tuple[str, str]]:
+        """``(a, b)``: a comes right before b in a group's keep order (``keep_b ≤ keep_a``)."""
+        return [(g[t], g[t + 1]) for g in self.groups for t in range(len(g) - 1)]
 
     def violations(self, parent_of: Mapping[str, str]) -> list[str]:
         """Why a solution is infeasible (empty when it is feasible)."""
@@ -113,14 +135,29 @@ class Problem:
                 out.append(f"{c} from {p}: the parent is deleted too")
             if c in self.pinned:
                 out.append(f"{c}: pinned ({self.pinned[c]})")
+        for a, b in self.order_pairs():
+            if a in parent_of and b not in parent_of:
+                out.append(f"{a} deleted while {b}, after it in the keep order, is kept")
         return out
+
+
+RecipeSizes = Union[Mapping[tuple[str, str], int],
+                    Callable[[Sequence[DeletionCandidate]], tuple[dict[tuple[str, str], int], dict[tuple[str, str], str]]]]
 
 
 def build_problem(scan: ScanResult, cost: CostModel | None = None, *,
                   accesses: Mapping[str, float] | None = None,
                   limits: Mapping[str, float] | None = None,
-                  pinned: Mapping[str, str] | None = None) -> Problem:
-    """Usable edges → candidates, with their costs; counts of edges left out and why."""
+                  pinned: Mapping[str, str] | None = None,
+                  recipes: RecipeSizes | None = None,
+                  keep_order: "KeepOrder | None" = None) -> Problem:
+    """Usable edges → candidates, with their costs; counts of edges left out and why.
+
+    ``recipes``: the recipe bytes of each ``(child, parent)`` candidate, as a mapping (missing
+    pairs: 0) or as a function of the candidates returning ``(bytes, refusals)`` — a candidate
+    refused there (no exact recipe) is left out. ``None``: recipes are not counted (0 bytes).
+    ``keep_order``: how identical tables are ranked (default: ``KeepOrder`` without preferences).
+    """
     cost = cost or CostModel()
     accesses = dict(accesses or {})
     limits = dict(limits or {})
@@ -150,14 +187,114 @@ def build_problem(scan: ScanResult, cost: CostModel | None = None, *,
         cands[key] = DeletionCandidate(child=e.child, parent=e.parent, columns=tuple(e.columns),
                                        semantics=e.semantics, duplicate=e.duplicate, derived=not e.verified,
                                        rebuild_cost=rc, rebuild_seconds=secs, access_cost=f * rc)
-    names = sorted({c.child for c in cands.values()} | {c.parent for c in cands.values()})
-    return Problem(
+    found = sorted(cands.values(), key=lambda c: (c.child, c.parent))
+    no_recipe: dict[str, str] = {}
+    dropped["no_recipe"] = 0
+    if recipes is not None:
+        sizes, refused = (recipes(found) if callable(recipes) else (dict(recipes), {}))
+        kept = []
+        for c in found:
+            why = refused.get((c.child, c.parent))
+            if why is not None:
+                dropped["no_recipe"] += 1
+                no_recipe[f"{c.child} ⊆ {c.parent}"] = why
+                continue
+            nb = int(sizes.get((c.child, c.parent), 0))
+            kept.append(replace(c, recipe_bytes=nb, recipe_cost=cost.storage_cost(nb)))
+        found = kept
+    names = sorted({c.child for c in found} | {c.parent for c in found})
+    problem = Problem(
         names=names,
         size_bytes={n: prof[n].size_bytes for n in names},
         storage={n: cost.storage_cost(prof[n].size_bytes) for n in names},
         accesses={n: accesses.get(n, cost.default_accesses) for n in names},
         limits={n: limits.get(n, cost.max_rebuild_seconds) for n in names},
         pinned={n: r for n, r in pinned.items() if n in prof},
-        candidates=sorted(cands.values(), key=lambda c: (c.child, c.parent)),
+        candidates=found,
         dropped=dropped,
+        no_recipe=no_recipe,
     )
+    order = keep_order or KeepOrder()
+    for members in _merged(scan.duplicate_groups, set(names)):
+        problem.groups.append(order.rank(members, scan, problem))
+    return problem
+
+
+def _merged(groups: Iterable[Iterable[str]], inside: set[str]) -> list[list[str]]:
+    """Duplicate groups restricted to ``inside``, overlapping ones merged (identity is
+    transitive), each of at least two tables."""
+    owner: dict[str, int] = {}
+    merged: list[set[str]] = []
+    for g in groups:
+        members = {m for m in g if m in inside}
+        hit = sorted({owner[m] for m in members if m in owner})
+        target = hit[0] if hit else len(merged)
+        if not hit:
+            merged.append(set())
+        for h in hit[1:]:
+            merged[target] |= merged[h]
+            merged[h] = set()
+        merged[target] |= members
+        for m in merged[target]:
+            owner[m] = target
+    return [sorted(g) for g in merged if len(g) >= 2]
+
+
+# --- which copy of identical tables stays ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeepOrder:
+    """The order in which copies of identical tables are kept (the first kept copy is the one the
+    others are rebuilt from). Rules, each deciding only when the ones before it tie:
+
+    1. pinned (``--pin``, or the parent of a table in the trash) before not pinned;
+    2. more accesses per month (the access CSV, else ``--default-accesses``) first;
+    3. matched by an earlier ``--prefer`` glob (lake-relative path, shell-style; ``*`` also crosses
+       ``/``) first; matched by none last;
+    4. older modification time first (a folder of parts: its newest file; unknown last);
+    5. shorter lake-relative path first;
+    6. lexicographic lake-relative path (always decides).
+    """
+
+    prefer: tuple[str, ...] = ()
+    mtimes: Mapping[str, float | None] = field(default_factory=dict)
+
+    def _facts(self, name: str, scan: ScanResult, problem: Problem) -> tuple:
+        path = relpath(scan, name)
+        glob = next((i for i, g in enumerate(self.prefer) if fnmatch.fnmatchcase(path, g)), len(self.prefer))
+        mtime = self.mtimes.get(name)
+        return (0 if name in problem.pinned else 1, -problem.accesses.get(name, 0.0), glob,
+                float("inf") if mtime is None else mtime, len(path), path)
+
+    def rank(self, members: Iterable[str], scan: ScanResult, problem: Problem) -> list[str]:
+        return sorted(members, key=lambda m: self._facts(m, scan, problem))
+
+    def why(self, kept: str, other: str, scan: ScanResult, problem: Problem) -> str:
+        """The rule that puts ``kept`` before ``other``, in words (for the plan's reasons)."""
+        a, b = self._facts(kept, scan, problem), self._facts(other, scan, problem)
+        if a[0] != b[0]:
+            reason = problem.pinned.get(kept, "pinned")
+            return "kept by --pin" if reason == "pinned" else f"kept as the {reason}"
+        if a[1] != b[1]:
+            return f"kept as more accessed ({-a[1]:g} vs {-b[1]:g} a month)"
+        if a[2] != b[2]:
+            return f"kept by --prefer '{self.prefer[a[2]]}'"
+        if a[3] != b[3]:
+            return "kept as the older copy (modified first)" if b[3] != float("inf") else \
+                "kept as the copy with a known modification time"
+        if a[4] != b[4]:
+            return "kept as the shorter path"
+        return "kept as first in path order"
+
+
+def relpath(scan: ScanResult, name: str) -> str:
+    """A table's path relative to the lake root ('/'-separated, with its extension); its name when
+    the path lies elsewhere."""
+    from pathlib import PurePath
+
+    path, root = PurePath(scan.profiles[name].path), PurePath(scan.root)
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return name

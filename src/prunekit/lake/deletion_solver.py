@@ -9,6 +9,7 @@ Algorithm and parameters: docs/ALGORITHMS.md §4.9.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -37,7 +38,7 @@ def _arrays(problem: Problem):
 
     n, m = len(problem.names), len(problem.candidates)
     idx = {name: i for i, name in enumerate(problem.names)}
-    c = np.array([problem.storage[x] for x in problem.names] + [k.access_cost for k in problem.candidates])
+    c = np.array([problem.storage[x] for x in problem.names] + [k.cost for k in problem.candidates])
     # keep_i + Σ_j y_ji = 1
     rows = list(range(n)) + [idx[k.child] for k in problem.candidates]
     cols = list(range(n)) + [n + e for e in range(m)]
@@ -46,7 +47,13 @@ def _arrays(problem: Problem):
     r2 = [e for e in range(m)] * 2
     c2 = [n + e for e in range(m)] + [idx[k.parent] for k in problem.candidates]
     v2 = [1.0] * m + [-1.0] * m
-    a_ub = coo_matrix((v2, (r2, c2)), shape=(m, n + m)).tocsr()
+    # keep_b - keep_a <= 0: a before b in the keep order of a group of identical tables
+    order = problem.order_pairs()
+    for t, (a, b) in enumerate(order):
+        r2 += [m + t, m + t]
+        c2 += [idx[b], idx[a]]
+        v2 += [1.0, -1.0]
+    a_ub = coo_matrix((v2, (r2, c2)), shape=(m + len(order), n + m)).tocsr()
     lb = np.zeros(n + m)
     for name in problem.pinned:
         if name in idx:
@@ -61,25 +68,32 @@ def _decode(problem: Problem, x: np.ndarray) -> dict[str, str]:
 
 def _undominated(problem: Problem) -> Problem:
     """The problem without candidates that cost at least as much as keeping their child
-    (``f_i·r_ji ≥ S_i``). Keeping the child instead is never worse — it only adds a possible
-    parent — so the optimum is unchanged, and the huge access costs of hot tables no longer set
-    the scale of the objective."""
-    keep = [k for k in problem.candidates if k.access_cost < problem.storage[k.child]]
+    (``f_i·r_ji + R_ji ≥ S_i``: a deletion whose recipe and rebuilds cost what it saves, or more, is
+    never planned). Without keep-order constraints keeping the child instead is never worse — it
+    only adds a possible parent — so the optimum is unchanged; with them the plan is the optimum
+    among deletions that save something. Either way the huge access costs of hot tables no longer
+    set the scale of the objective."""
+    keep = [k for k in problem.candidates if k.cost < problem.storage[k.child]]
     if len(keep) == len(problem.candidates):
         return problem
-    return Problem(names=problem.names, size_bytes=problem.size_bytes, storage=problem.storage,
-                   accesses=problem.accesses, limits=problem.limits, pinned=problem.pinned,
-                   candidates=keep, dropped=problem.dropped)
+    return dataclasses.replace(problem, candidates=keep)
 
 
 def _best_parents(problem: Problem, parent_of: dict[str, str]) -> dict[str, str]:
     """For a fixed set of kept tables, each deleted table's cheapest kept parent, exactly (HiGHS
     compares costs only to its tolerances)."""
-    opts: dict[str, list[tuple[float, str]]] = {}
+    opts: dict[str, list[tuple[float, int, str]]] = {}
+    rank = _ranks(problem)
     for k in problem.candidates:
         if k.child in parent_of and k.parent not in parent_of:
-            opts.setdefault(k.child, []).append((k.access_cost, k.parent))
-    return {child: min(opts[child])[1] for child in parent_of}
+            # Ties (a copy of an identical table): the one first in the keep order.
+            opts.setdefault(k.child, []).append((k.cost, rank.get(k.parent, 0), k.parent))
+    return {child: min(opts[child])[2] for child in parent_of}
+
+
+def _ranks(problem: Problem) -> dict[str, int]:
+    """Position of each member of a group of identical tables in its keep order."""
+    return {m: t for g in problem.groups for t, m in enumerate(g)}
 
 
 def _scaled(problem: Problem):
@@ -131,25 +145,43 @@ class _SolverFailed(RuntimeError):
 
 
 def solve_greedy(problem: Problem, *, with_bound: bool = True) -> Solution:
-    """Delete tables in order of net saving ``S_i − f_i·r_ji``, each from the best parent that
-    is kept and stays kept. One pass suffices: deleting a table or locking a parent only ever
-    removes options, so a pair skipped once never becomes feasible later. The bound is the LP
-    relaxation of the MILP (when scipy is present)."""
+    """Delete tables in order of net saving ``S_i − f_i·r_ji − R_ji``, each from the best parent
+    that is kept and stays kept. Keep order: a copy of an identical table is deleted only after
+    every copy after it in the keep order, and locking a copy as a parent locks the copies before
+    it. Passes repeat until one deletes nothing (without groups, one pass suffices: deleting a table
+    or locking a parent only ever removes options). The bound is the LP relaxation of the MILP
+    (when scipy is present)."""
     t0 = time.perf_counter()
-    # Ties (e.g. accesses 0) go to the parent that is cheapest to keep: in a duplicate group the
-    # smallest copy is the one locked as a parent, so the larger ones get deleted.
+    rank = _ranks(problem)
+    group_of = {m: g for g in problem.groups for m in g}
+    # Ties (e.g. accesses 0) go to the parent first in the keep order, then to the one cheapest
+    # to keep.
     order = sorted(problem.candidates,
-                   key=lambda k: (-(problem.storage[k.child] - k.access_cost),
+                   key=lambda k: (-(problem.storage[k.child] - k.cost), rank.get(k.parent, 0),
                                   problem.storage[k.parent], k.child, k.parent))
     parent_of: dict[str, str] = {}
-    locked = set(problem.pinned)
-    for k in order:
-        if problem.storage[k.child] - k.access_cost <= 0:
-            break
-        if k.child in parent_of or k.child in locked or k.parent in parent_of:
-            continue
-        parent_of[k.child] = k.parent
-        locked.add(k.parent)
+    locked: set[str] = set()
+
+    def lock(name: str) -> None:
+        g = group_of.get(name)
+        locked.update(g[:rank[name] + 1] if g else (name,))
+
+    for name in problem.pinned:
+        lock(name)
+    changed = True
+    while changed:
+        changed = False
+        for k in order:
+            if problem.storage[k.child] - k.cost <= 0:
+                break
+            if k.child in parent_of or k.child in locked or k.parent in parent_of:
+                continue
+            g = group_of.get(k.child)
+            if g and any(m not in parent_of for m in g[rank[k.child] + 1:]):
+                continue  # a copy after it in the keep order is still kept
+            parent_of[k.child] = k.parent
+            lock(k.parent)
+            changed = True
     bound = None
     if with_bound and problem.candidates:
         try:

@@ -213,7 +213,7 @@ def run_demo(out: str | Path, *, engine: str = ENGINE.default, force: bool = Fal
     except ImportError:
         report["plan_note"] = "deletion planner not available (prunekit.lake.deletion_plan)"
         return report
-    plan = make_plan(result, scan_source=paths["json"])
+    plan = make_plan(result, scan_source=paths["json"], measure=True)  # net of the recipes
     report["plan_path"] = save_plan(plan, out / "plan.json")
     report["plan"] = plan
     return report

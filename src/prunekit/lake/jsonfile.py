@@ -16,6 +16,10 @@ def read_json(path: Path, what: str, *, missing: str, error: type[InputError] = 
     ``error("<path>: not a readable <what> (<why>)")`` when it cannot be read or parsed."""
     if not path.exists():
         raise error(missing)
+    if path.is_dir():
+        raise error(f"{path}: is a directory, not a {what} file")
+    if path.stat().st_size == 0:
+        raise error(f"{path}: the {what} file is empty (0 bytes)")
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:

@@ -56,6 +56,11 @@ SOLVER = Param("solver", "choice", default="milp", choices=SOLVERS,
                help="milp (HiGHS, exact; greedy fallback) or greedy")
 TIME_LIMIT = Param("time_limit", float, low=0, low_open=True, default=60.0,
                    help="MILP time limit, seconds")
+# One glob per value (the library takes a list); the keep order of identical tables: ALGORITHMS.md §4.9.
+PREFER = Param("prefer", str, default=None, none_means="no preference",
+               help="Among identical tables keep the copy whose lake-relative path matches this glob "
+                    "(e.g. 'warehouse/**'); repeatable, earlier globs win; after pins and access counts, "
+                    "before age and path length")
 
 COST_PARAMS = Spec(STORAGE_PRICE, SCAN_PRICE, THROUGHPUT, DEFAULT_ACCESSES, MAX_REBUILD_SECONDS)
-PLAN_PARAMS = Spec(COST_PARAMS, SOLVER, TIME_LIMIT)
+PLAN_PARAMS = Spec(COST_PARAMS, SOLVER, TIME_LIMIT, PREFER)

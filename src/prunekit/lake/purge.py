@@ -2,6 +2,10 @@
 
 The only irreversible step of the lake commands; a table is refused — and keeps its trash copy —
 unless its recipe was verified at apply *and* rebuilds it now from an unchanged parent.
+
+Each row reports the bytes measured on disk: ``size_bytes`` of the trash copy (what the purge
+deletes), ``recipe_bytes`` of the recipe that stays, and ``net_bytes`` = their difference — what the
+lake really gained over keeping the table, the figure a plan's ``net_bytes`` predicts.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from prunekit.lake import tableio
 from prunekit.lake._crash import CRASH_ENV, crash_point
 from prunekit.lake.errors import RecipeError
 from prunekit.lake.exact import table_difference
+from prunekit.lake.links import unreal_path
 from prunekit.lake.recipe import Recipe, rebuild
 from prunekit.lake.trash import (
     TRASH_DIR,
@@ -24,12 +29,11 @@ from prunekit.lake.trash import (
     Journal,
     data_path,
     entry_dir,
-    entry_in_trash,
-    find_lake,
+    entries_in_trash,
+    lake_root,
     lake_state,
     recovered,
     trash_root,
-    tree_bytes,
 )
 
 
@@ -42,7 +46,7 @@ def purge(root: str | Path | None = None, names: list[str] | None = None, *, exe
     The ``prunekit lake purge`` command: every table in the trash unless ``names`` are given;
     takes the lake's lock and recovers an interrupted command first. ``root`` defaults to
     ``find_lake()``."""
-    root = Path(find_lake() if root is None else root).resolve()
+    root = lake_root(root)
     if not trash_root(root).is_dir():
         raise InputError(f"{root} has no {TRASH_DIR}: nothing to purge")
     say = echo or (lambda s: None)
@@ -50,33 +54,50 @@ def purge(root: str | Path | None = None, names: list[str] | None = None, *, exe
     with recovered(root, say):
         state = lake_state(root)
         if names:
-            chosen = [entry_in_trash(root, n, ("deleted", "purged")) for n in names]
+            chosen = entries_in_trash(root, list(dict.fromkeys(names)), ("deleted", "purged"), nothing="purged")
         else:
             chosen = sorted((e for e in state.values() if e.state == "deleted"), key=lambda e: e.name)
         journal = Journal(root)
         for e in chosen:
             data = data_path(root, e)
-            size = tree_bytes(data.parent)
+            size = files_bytes(data.parent)   # what a purge removes: the trash copy
+            recipe = files_bytes(entry_dir(root, e.name)) - size   # what stays: the recipe
+            sizes = {"size_bytes": size, "recipe_bytes": recipe, "net_bytes": size - recipe}
             if e.state == "purged":
-                rows.append({"table": e.name, "size_bytes": 0, "outcome": "already purged", "detail": ""})
+                rows.append({"table": e.name, "size_bytes": 0, "recipe_bytes": recipe, "net_bytes": 0,
+                             "outcome": "already purged", "detail": ""})
                 continue
-            reason = _purge_refusal(root, e, data)
+            reason = unreal_path(root, data, hidden_ok=True) or _purge_refusal(root, e, data)
             if reason:
-                rows.append({"table": e.name, "size_bytes": size, "outcome": "refused", "detail": reason})
+                rows.append({"table": e.name, **sizes, "outcome": "refused", "detail": reason})
                 say(f"refused {e.name}: {reason}")
                 continue
             if not execute:
-                rows.append({"table": e.name, "size_bytes": size, "outcome": "would purge",
+                rows.append({"table": e.name, **sizes, "outcome": "would purge",
                              "detail": "recipe verified; parent unchanged"})
                 continue
             journal.append(op="purge", step="purge-intent", table=e.name)
             crash_point("purge-intent")
             _rmtree_with_hook(data.parent)
             journal.append(op="purge", step="purged", table=e.name)
-            rows.append({"table": e.name, "size_bytes": size, "outcome": "purged",
+            rows.append({"table": e.name, **sizes, "outcome": "purged",
                          "detail": f"recipe kept in {entry_dir(root, e.name)}"})
-            say(f"purged {e.name}: {size:,} bytes")
+            say(f"purged {e.name}: {size:,} bytes deleted, its recipe ({recipe:,} bytes) kept: "
+                f"{size - recipe:,} bytes freed net")
     return rows
+
+
+def files_bytes(path: Path) -> int:
+    """Bytes of the files under ``path`` (``lstat`` sizes: links are counted, never followed) —
+    what deleting the folder frees, as far as file sizes tell."""
+    if not os.path.lexists(path):
+        return 0
+    if not path.is_dir() or path.is_symlink():
+        return os.lstat(path).st_size
+    total = 0
+    for d, _, files in os.walk(path):
+        total += sum(os.lstat(os.path.join(d, f)).st_size for f in files)
+    return total
 
 
 def _purge_refusal(root: Path, e: Entry, data: Path) -> str | None:

@@ -15,6 +15,13 @@ deletion rather than restored approximately.
 On disk a recipe is a folder: ``positions.parquet`` (one int64 column ``position``) and
 ``recipe.json`` (metadata, including the sha256 of ``positions.parquet``), both written atomically,
 the JSON last so that a readable ``recipe.json`` always describes a complete positions file.
+A recipe stays in the lake after its table's trash copy is purged, so it is written compactly:
+positions delta-encoded (``DELTA_BINARY_PACKED`` + zstd: a copy in the same order costs a few hundred
+bytes whatever its length, a shuffled one about log2(parent rows) bits a row, where plain int64
+cost 8 bytes a row), the JSON without indentation and the child's schema zlib-compressed
+(``"zlib:"`` + base64). Recipes written before (plain positions, indented JSON, plain base64 schema)
+read the same. ``Recipe.files`` gives the exact bytes ``save`` writes, so a plan can count them
+before anything is written (``Recipe.nbytes``).
 
 Algorithm and parameters: docs/ALGORITHMS.md §4.10.
 """
@@ -24,6 +31,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,12 +56,32 @@ RECIPE_JSON = "recipe.json"
 POSITIONS_PARQUET = "positions.parquet"
 
 
+_ZLIB = "zlib:"  # prefix of a compressed schema (':' is no base64 character: old recipes are plain)
+
+
 def _schema_to_text(schema: pa.Schema) -> str:
-    return base64.b64encode(schema.serialize().to_pybytes()).decode("ascii")
+    raw = zlib.compress(schema.serialize().to_pybytes(), 9)
+    return _ZLIB + base64.b64encode(raw).decode("ascii")
 
 
 def _schema_from_text(text: str) -> pa.Schema:
-    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(text)))
+    if text.startswith(_ZLIB):
+        raw = zlib.decompress(base64.b64decode(text[len(_ZLIB):]))
+    else:
+        raw = base64.b64decode(text)
+    return pa.ipc.read_schema(pa.py_buffer(raw))
+
+
+def _positions_bytes(positions: np.ndarray) -> bytes:
+    """``positions.parquet`` as written: one int64 column, delta-encoded and zstd-compressed (a run
+    of consecutive positions costs almost nothing); no statistics, no stored Arrow schema."""
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table({"position": pa.array(positions, pa.int64())}), sink, compression="zstd",
+                   use_dictionary=False, column_encoding={"position": "DELTA_BINARY_PACKED"},
+                   write_statistics=False, store_schema=False)
+    return sink.getvalue().to_pybytes()
 
 
 def _sha256_file(path: Path) -> str:
@@ -100,21 +128,31 @@ class Recipe:
     def child_schema(self) -> pa.Schema:
         return _schema_from_text(self.child["schema"])
 
+    def files(self) -> dict[str, bytes]:
+        """The bytes ``save`` writes, file name → content (the metadata then records the positions'
+        sha256). Deterministic for a given recipe: the plan counts them as the recipe's size."""
+        pos = _positions_bytes(self.positions)
+        meta = dict(self.meta)
+        meta["positions"] = dict(meta.get("positions", {}), file=POSITIONS_PARQUET,
+                                 sha256=hashlib.sha256(pos).hexdigest())
+        self.meta = meta
+        text = json.dumps(meta, sort_keys=True, separators=(",", ":"))
+        return {POSITIONS_PARQUET: pos, RECIPE_JSON: text.encode("utf-8")}
+
+    def nbytes(self) -> int:
+        """Bytes the saved recipe occupies (the sum of its files' sizes), without writing it."""
+        return sum(len(b) for b in self.files().values())
+
     def save(self, folder: str | Path) -> Path:
         """Write ``positions.parquet`` then ``recipe.json`` (atomic each) into ``folder``."""
-        import pyarrow.parquet as pq
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        files = self.files()
         with atomic_path(folder / POSITIONS_PARQUET) as tmp:
-            pq.write_table(pa.table({"position": pa.array(self.positions, pa.int64())}), tmp)
-            digest = _sha256_file(tmp)
-        meta = dict(self.meta)
-        meta["positions"] = dict(meta.get("positions", {}), file=POSITIONS_PARQUET, sha256=digest)
-        self.meta = meta
+            tmp.write_bytes(files[POSITIONS_PARQUET])
         crash_point("recipe-partial")  # test hook: positions written, recipe.json not yet
         with atomic_path(folder / RECIPE_JSON) as tmp:
-            tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
+            tmp.write_bytes(files[RECIPE_JSON])
         return folder
 
     @classmethod

@@ -8,12 +8,14 @@ Algorithm and parameters: docs/ALGORITHMS.md §5.4.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Mapping
 
-from prunekit.errors import InputError, require
+from prunekit.errors import ConfigError, InputError, require
 
-__all__ = ["topk_mask", "global_magnitude_masks", "layer_magnitude_mask", "drop_and_regrow", "snip_masks"]
+__all__ = ["topk_mask", "global_magnitude_masks", "layer_magnitude_mask", "drop_and_regrow", "snip_masks",
+           "layer_floor", "floor_count", "kept_count", "check_floor_reachable"]
 
 
 def _torch():
@@ -119,25 +121,98 @@ def topk_mask(scores, k: int, *, candidates=None):
     return out.reshape(scores.shape)
 
 
+def layer_floor(shape) -> int:
+    """Fewest weights a globally pruned layer keeps: one per output unit — ``shape[0]`` (the rows of
+    a Linear weight, the output channels of a conv); 1 for a 1-D tensor. Below it some unit of the
+    layer necessarily receives no input (its output is a constant); at 0 the layer cuts the network
+    in two and the model predicts one class whatever the input."""
+    shape = tuple(shape)
+    return int(shape[0]) if len(shape) >= 2 else 1
+
+
+def floor_count(shapes: Mapping[str, object]) -> int:
+    """The per-layer floors summed over ``{name: shape}``: the fewest weights global selection keeps."""
+    return sum(layer_floor(s) for s in shapes.values())
+
+
+def kept_count(density: float, numel: int) -> int:
+    """Weights kept at ``density`` out of ``numel``: ``round(density · numel)`` (one rounding for all)."""
+    return int(round(float(density) * int(numel)))
+
+
+def check_floor_reachable(shapes: Mapping[str, object], sparsity: float, method: str = "global pruning") -> None:
+    """Refuse, before any work, a ``sparsity`` that global selection cannot reach while every layer
+    keeps its floor (:func:`layer_floor`). ``ConfigError`` names the target, the floor and the
+    highest reachable sparsity."""
+    numel = sum(math.prod(tuple(s)) for s in shapes.values())
+    floor = floor_count(shapes)
+    if kept_count(1.0 - sparsity, numel) >= floor:
+        return
+    reachable = math.floor((1.0 - floor / numel) * 1e4) / 1e4  # rounded down: that value does work
+    raise ConfigError(f"sparsity {sparsity} is out of reach for {method} on this model: each globally pruned layer "
+                      f"keeps at least one weight per output unit, a floor of {floor:,} of the {numel:,} "
+                      f"sparsified weights; the highest reachable sparsity is {reachable}")
+
+
+def _floor_reserve(score, mask, floor: int):
+    """The ``floor`` weights (clamped to the active count) a layer held at its floor keeps: the
+    best-scoring active weight of every output unit (row) first, then the layer's next best — so a
+    layer at its floor feeds each unit that still has a weight."""
+    torch = _torch()
+    rows = score.reshape(score.shape[0], -1) if score.dim() >= 2 else score.reshape(1, -1)
+    act = mask.reshape(rows.shape)
+    best = torch.where(act, rows, torch.full_like(rows, -float("inf"))).argmax(dim=1)
+    has = act.any(dim=1)
+    res = torch.zeros_like(act)
+    res[torch.arange(rows.shape[0], device=rows.device)[has], best[has]] = True
+    res = res.reshape(-1)
+    need = min(floor, int(torch.count_nonzero(act))) - int(torch.count_nonzero(res))
+    if need > 0:
+        res |= topk_mask(rows.reshape(-1), need, candidates=act.reshape(-1) & ~res)
+    return res.reshape(mask.shape)
+
+
 def global_magnitude_masks(weights: Mapping[str, object], masks: Mapping[str, object], k: int):
-    """Keep the ``k`` largest ``|w|`` among the currently active weights of all layers together.
+    """Keep the ``k`` largest ``|w|`` among the currently active weights of all layers together,
+    no layer going below its floor (:func:`layer_floor`: one weight per output unit).
 
     ``weights``/``masks``: ``{name: tensor}`` with equal shapes. ``k`` is clamped to the number
-    of active weights: pruning never re-activates a weight. Returns ``{name: bool mask}``.
+    of active weights: pruning never re-activates a weight. One threshold over all layers, except
+    that a layer it would leave with fewer than its floor is held at the floor (the best active
+    weight of each output unit, see :func:`_floor_reserve`; all its active weights if it has fewer)
+    and the threshold is re-solved over the other layers, until no other layer falls short. When no
+    layer falls short this is the plain global top-k. The count is exact; ``InputError`` if ``k``
+    cannot cover the floors. This is the one global selection: magnitude, GMP, GraNet, the lottery
+    ticket and SNIP all go through it. Returns ``{name: bool mask}``.
     """
     torch = _torch()
     names = list(masks)
     dev = masks[names[0]].device  # one device for the global ranking (the first layer's)
-    scores = torch.cat([weights[n].detach().abs().reshape(-1).float().to(dev) for n in names])
-    active = torch.cat([masks[n].reshape(-1).to(dev) for n in names])
-    k = min(int(k), int(torch.count_nonzero(active)))
-    keep = topk_mask(scores, k, candidates=active)
-    out, i = OrderedDict(), 0
-    for n in names:
-        m = masks[n]
-        out[n] = keep[i:i + m.numel()].reshape(m.shape).to(m.device)
-        i += m.numel()
-    return out
+    scores = {n: weights[n].detach().abs().float().to(masks[n].device) for n in names}
+    active = {n: int(torch.count_nonzero(masks[n])) for n in names}
+    floor = {n: min(layer_floor(masks[n].shape), active[n]) for n in names}
+    k = min(int(k), sum(active.values()))
+    if k < sum(floor.values()):
+        raise InputError(f"cannot keep {k:,} weights: the per-layer floors (one weight per output unit) need "
+                         f"{sum(floor.values()):,} of the {sum(m.numel() for m in masks.values()):,}")
+    held: dict = {}  # layers held at their floor: name -> reserved mask
+    while True:
+        free = [n for n in names if n not in held]
+        n_held = sum(floor[n] for n in held)
+        out = OrderedDict((n, held[n]) for n in held)
+        if free:
+            flat = torch.cat([scores[n].reshape(-1).to(dev) for n in free])
+            cand = torch.cat([masks[n].reshape(-1).to(dev) for n in free])
+            keep, i = topk_mask(flat, k - n_held, candidates=cand), 0
+            for n in free:
+                m = masks[n]
+                out[n] = keep[i:i + m.numel()].reshape(m.shape).to(m.device)
+                i += m.numel()
+        short = [n for n in free if int(torch.count_nonzero(out[n])) < floor[n]]
+        if not short:
+            return OrderedDict((n, out[n]) for n in names)
+        for n in short:
+            held[n] = _floor_reserve(scores[n], masks[n], floor[n])
 
 
 def layer_magnitude_mask(weight, mask, k: int):
@@ -182,7 +257,8 @@ def drop_and_regrow(weight, mask, n: int, *, grad=None, generator=None):
 
 def snip_masks(weights: Mapping[str, object], grads: Mapping[str, object], k: int):
     """SNIP (Lee et al. 2019): keep the ``k`` largest connection sensitivities ``|g ⊙ w|`` over all
-    layers together. ``grads`` are the gradients of the loss on one batch at initialisation."""
+    layers together, each layer keeping its floor (:func:`global_magnitude_masks` on the
+    sensitivities). ``grads`` are the gradients of the loss on one batch at initialisation."""
     torch = _torch()
     names = list(weights)
     scores = OrderedDict()

@@ -253,8 +253,8 @@ class MaskManager:
             shape = tuple(self.params[n].shape)
             if not torch.is_tensor(m) or tuple(m.shape) != shape:
                 got = tuple(m.shape) if torch.is_tensor(m) else type(m).__name__
-                raise InputError(f"mask state_dict was made for a different model: {n} is {got} there, "
-                                 f"{shape} here")
+                raise InputError(f"mask state_dict was made for a different model: the mask of {n} has shape "
+                                 f"{got}, the model expects {shape}")
         for n, m in saved.items():
             self.set_mask(n, m)
 

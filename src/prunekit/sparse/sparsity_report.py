@@ -166,19 +166,23 @@ class CheckpointReport:
 def checkpoint_report(path: str | os.PathLike, png: str | os.PathLike | None = None) -> CheckpointReport:
     """Per-layer report of a checkpoint written by ``prunekit sparse train`` (masks from the file,
     FLOPs from one all-zero example); with ``png``, also the bar plot, written atomically (its
-    directory is checked before anything is read)."""
+    directory is checked, and that it is not the checkpoint, before anything is read)."""
     torch = require("torch", "torch")
-    from prunekit.io.atomic import check_writable
+    from prunekit.io.atomic import check_not_input, check_writable
     from prunekit.nn import load_checkpoint
     from prunekit.sparse.masks import MaskManager
 
-    if png is not None:
+    if png is not None:  # before anything is read: never the checkpoint itself, and writable
+        check_not_input(png, [("checkpoint", path)])
         check_writable(png)
     ck = load_checkpoint(path)
     cfg, met = ck.config, ck.metrics
     if "method" not in cfg or "test_accuracy" not in met:
         raise InputError(f"{path} is not a prunekit sparse checkpoint (written by 'prunekit sparse train')")
-    mm = MaskManager.from_state_dict(ck.model, ck.masks) if ck.masks is not None else None
+    try:
+        mm = MaskManager.from_state_dict(ck.model, ck.masks) if ck.masks is not None else None
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
     rows = layer_report(ck.model, mm, torch.zeros(1, int(cfg["dim"])))
     title = (f"{cfg['method']} {cfg['model']} on {cfg['data']}, sparsity target {cfg['sparsity']}, "
              f"test accuracy {100 * met['test_accuracy']:.2f}%")

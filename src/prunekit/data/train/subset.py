@@ -192,6 +192,7 @@ def train_subset(
         if scoring_seconds is None:
             scoring = float(sum(r.get("seconds", 0.0) for r in table.meta.get("scorers", [])))
     alpha = _alpha(kd_alpha)  # checked before any teacher is trained
+    KD_TAU.check(kd_tau)
     tinfo: dict[str, Any] = {}
     T = None
     if alpha != 0.0:

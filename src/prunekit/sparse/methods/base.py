@@ -63,6 +63,9 @@ class Sparsifier:
     name = "base"
     needs_total_steps = False
     uses_gradients = False
+    #: True for the methods that select weights over all layers together (global magnitude, GMP,
+    #: GraNet, SNIP, the lottery ticket): the target is then checked against the per-layer floor
+    global_selection = False
     #: the scalar options, declared once (non-scalar ones: module_types, include, exclude)
     options = Spec(SPARSITY, TOTAL_STEPS, SEED, DENSE_FIRST_LAST)
 
@@ -80,6 +83,10 @@ class Sparsifier:
         self.optimizer = optimizer
         self.masks = MaskManager(model, module_types=module_types, include=include, exclude=exclude,
                                  dense_first_last=dense_first_last)
+        if self.global_selection:  # refuse an unreachable target before any mask is made
+            from prunekit.sparse.criteria import check_floor_reachable
+
+            check_floor_reachable(self.masks.shapes(), self.sparsity, self.name)
         in_opt = {id(p) for g in optimizer.param_groups for p in g["params"]}
         outside = [n for n, p in self.masks.params.items() if id(p) not in in_opt]
         if outside:
@@ -217,11 +224,12 @@ class Sparsifier:
 
     def _global_prune(self, density: float) -> int:
         """Global magnitude pruning of the active weights to ``round(density · numel)`` of them
-        (never re-activates: clamped to the active count). Returns the kept count."""
-        from prunekit.sparse.criteria import global_magnitude_masks
+        (never re-activates: clamped to the active count; every layer keeps its floor, see
+        :func:`~prunekit.sparse.criteria.layer_floor`). Returns the kept count."""
+        from prunekit.sparse.criteria import global_magnitude_masks, kept_count
 
         torch = _torch()
-        k = int(round(density * self.masks.numel()))
+        k = kept_count(density, self.masks.numel())
         new = global_magnitude_masks(self.masks.params, self.masks.masks, k)
         self.masks.set_masks(new)
         return sum(int(torch.count_nonzero(m)) for m in new.values())

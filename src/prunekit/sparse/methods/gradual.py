@@ -30,6 +30,7 @@ class GMP(Sparsifier):
 
     name = "gmp"
     needs_total_steps = True
+    global_selection = True
     options = Spec(Sparsifier.options, T_START, T_END, DELTA_T)
 
     def __init__(self, model, optimizer, sparsity, *, total_steps: int | None = None, t_start: int | None = None,

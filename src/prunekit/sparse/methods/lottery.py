@@ -40,6 +40,7 @@ class LotteryTicket(Sparsifier):
 
     name = "lth"
     needs_total_steps = True
+    global_selection = True
     options = Spec(Sparsifier.options, RATE, REWIND_STEP)
 
     def __init__(self, model, optimizer, sparsity, *, total_steps: int | None = None, rate: float = 0.2,

@@ -42,6 +42,7 @@ class OneShotMagnitude(Sparsifier):
         self.scope = scope
         self.prune_step = prune_step
         self.pruned = False
+        self.global_selection = scope == "global"
         if scope == "layer":
             self.name = "magnitude_layer"
         super().__init__(model, optimizer, sparsity, total_steps=total_steps, **kw)

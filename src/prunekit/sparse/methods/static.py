@@ -44,6 +44,7 @@ class SNIP(Sparsifier):
     """
 
     name = "snip"
+    global_selection = True
 
     def __init__(self, model, optimizer, sparsity, *, batch=None, loss_fn=None, **kw) -> None:
         if batch is None or not isinstance(batch, (tuple, list)) or len(batch) != 2:
@@ -55,7 +56,7 @@ class SNIP(Sparsifier):
 
     def _init_masks(self) -> None:
         torch = require("torch", "torch")
-        from prunekit.sparse.criteria import snip_masks
+        from prunekit.sparse.criteria import kept_count, snip_masks
 
         x, y = self.batch
         loss_fn = self.loss_fn or torch.nn.functional.cross_entropy
@@ -68,7 +69,7 @@ class SNIP(Sparsifier):
             raise InputError("SNIP's loss_fn must return a scalar tensor")
         loss.backward()
         grads = OrderedDict((n, p.grad) for n, p in params.items())
-        k = int(round(self.density_target * self.masks.numel()))
+        k = kept_count(self.density_target, self.masks.numel())
         new = snip_masks(params, grads, k)
         for n, p in self.model.named_parameters():
             p.grad = saved[n]
