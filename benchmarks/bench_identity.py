@@ -48,12 +48,12 @@ def main() -> None:
 
     from prunekit.io import read_examples
     from prunekit.io.arrays import iter_raw_blocks
-    from prunekit.io.identity import compute_identity
+    from prunekit.io.identity import block_rows, compute_identity
 
     path = make_data(a.n)
     ex = read_examples(path)
     X = ex.embeddings
-    rows = max(1024, (32 << 20) // (8 * X.shape[1]))
+    rows = block_rows(X.shape[1])
 
     def read_pass():
         for _ in iter_raw_blocks(X, rows):

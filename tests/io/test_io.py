@@ -624,12 +624,12 @@ def test_data_identity_is_format_independent_and_streams(tmp_path, data):
     assert a == b
     assert a.rows == N
     small = ident.compute_identity(X, y, np.arange(N))
-    old = ident.BLOCK
-    try:
-        ident.BLOCK = 7  # many blocks, one uneven
-        assert ident.compute_identity(X, y, np.arange(N)) == small
-    finally:
-        ident.BLOCK = old
+    assert small == a  # the in-memory matrix and the memory-mapped file (read in positional blocks)
+    big = np.random.default_rng(1).standard_normal((2500, 4096), dtype=np.float32)  # 3 blocks, one short
+    assert len(big) > 2 * ident.block_rows(big.shape[1])
+    np.save(tmp_path / "big.npy", big)
+    assert ident.compute_identity(np.load(tmp_path / "big.npy", mmap_mode="r"), None, np.arange(len(big))) == \
+        ident.compute_identity(big, None, np.arange(len(big)))
     assert ident.compute_identity(X, None, np.arange(N)).content != small.content
     assert ident.compute_identity(X, y, np.arange(N) + 1).ids != small.ids
     assert ident.compute_identity(X, y, np.array([str(i) for i in range(N)], dtype=object)).ids != small.ids
@@ -736,3 +736,20 @@ def test_atomic_writes_get_normal_file_permissions(tmp_path):
     with atomic_path(tmp_path / "out.txt") as tmp:
         tmp.write_text("x")
     assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o666 & ~atomic._umask()
+
+
+def test_data_identity_is_by_value_across_dtypes():
+    """float32 data, the same numbers as float64 or as integers: one digest; a value that only
+    float64 can hold changes it."""
+    from prunekit.io.identity import compute_identity
+
+    rng = np.random.default_rng(3)
+    X32 = rng.standard_normal((50, 6)).astype(np.float32)
+    ids = np.arange(50)
+    a = compute_identity(X32, None, ids)
+    assert compute_identity(X32.astype(np.float64), None, ids) == a
+    Xi = rng.integers(-5, 5, (50, 6))
+    assert compute_identity(Xi, None, ids) == compute_identity(Xi.astype(np.float32), None, ids)
+    X64 = X32.astype(np.float64)
+    X64[3, 2] += 1e-12  # not a float32 any more
+    assert compute_identity(X64, None, ids).content != a.content

@@ -7,9 +7,9 @@ An identity is three facts about an :class:`~prunekit.io.examples.ExampleSet`:
 ``ids``
     a SHA-256 digest of the ids in order (integers by value, strings as UTF-8);
 ``content``
-    a SHA-256 digest of what prunekit uses from each example: the embedding values (as float64,
-    so the same numbers read from ``.npy``, Parquet or CSV digest alike) and the label of each
-    row (its class index), in order.
+    a SHA-256 digest of what prunekit uses from each example: the embedding values (by value: the
+    same numbers stored as float32, float64 or integers digest alike, so ``.npy``, Parquet and CSV
+    copies of one data set agree) and the label of each row (its class index), in order.
 
 The digests stream over the rows in blocks (a memory-mapped matrix is read with positional reads,
 never loaded whole nor kept resident).
@@ -27,8 +27,14 @@ import numpy as np
 
 from prunekit.errors import InputError
 
-#: rows hashed per block (None: about 32 MiB of float64 per block): bounded memory for any N
-BLOCK: int | None = None
+#: ids and labels hashed per step (any step gives the same digest)
+STEP = 65536
+
+
+def block_rows(dim: int) -> int:
+    """Rows of embeddings per digest block: about 32 MiB as float64. Part of the digest's
+    definition (each block is tagged with its width), so it depends on the dimension only."""
+    return max(1024, (32 << 20) // (8 * dim))
 VERSION = 1
 
 
@@ -61,7 +67,7 @@ class DataIdentity:
 
 def _ids_digest(ids: np.ndarray) -> str:
     h = hashlib.sha256()
-    step = BLOCK or 65536
+    step = STEP
     if ids.dtype == object or ids.dtype.kind in "US":
         h.update(b"str\0")
         for i in range(0, len(ids), step):
@@ -74,17 +80,33 @@ def _ids_digest(ids: np.ndarray) -> str:
     return h.hexdigest()[:32]
 
 
+def _canonical_block(block: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """(tag, contiguous array) a block of values digests as, the same for the same numbers whatever
+    the dtype they were stored in: float32 when every value is exactly a float32 (float32 data as
+    it is, no copy), else float64. The tag names the width used."""
+    if block.dtype == np.dtype("<f4"):
+        return b"4", np.ascontiguousarray(block)
+    b64 = np.asarray(block, dtype=np.float64)
+    b32 = b64.astype(np.float32)
+    if np.array_equal(b32, b64):
+        return b"4", np.ascontiguousarray(b32, dtype="<f4")
+    return b"8", np.ascontiguousarray(b64, dtype="<f8")
+
+
 def _content_digest(X: np.ndarray, labels: np.ndarray | None) -> str:
     from prunekit.io.arrays import iter_raw_blocks
 
     h = hashlib.sha256()
     h.update(f"{X.shape[1]}\0".encode())
-    # positional reads for a memory-mapped file: no mapped page becomes resident
-    for _, _, block in iter_raw_blocks(X, BLOCK or max(1024, (32 << 20) // (8 * X.shape[1]))):
-        h.update(np.ascontiguousarray(block, dtype="<f8").tobytes())
+    # block boundaries depend on the width only (never the dtype), so equal values give equal
+    # digests; positional reads for a memory-mapped file: no mapped page becomes resident
+    for _, _, block in iter_raw_blocks(X, block_rows(X.shape[1])):
+        tag, arr = _canonical_block(block)
+        h.update(tag)
+        h.update(memoryview(arr).cast("B"))
     h.update(b"labels\0")
     if labels is not None:
-        step = BLOCK or 65536
+        step = STEP
         for i in range(0, len(labels), step):
             h.update(np.ascontiguousarray(labels[i : i + step], dtype="<i8").tobytes())
     return h.hexdigest()[:32]
