@@ -192,3 +192,54 @@ def run_case(case: Case, ctx: Ctx, capsys, stores: Sequence[Store]) -> None:
         ctx.cleanups.clear()
         for s in stores:
             s.restore_if_changed()
+
+
+# ----------------------------------------------------------------------------- setups shared by the suites
+
+
+def write(name: str, content: bytes | str | None = None, *, copy_of=None, head: float | None = None):
+    """Setup: a file in the case folder — given bytes/text, or a copy of a store file (``head``:
+    only that fraction of its bytes, a truncated file)."""
+    def setup(c):
+        p = c.tmp / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if copy_of is not None:
+            data = copy_of(c).read_bytes()
+            p.write_bytes(data if head is None else data[: int(len(data) * head)])
+        elif isinstance(content, str):
+            p.write_text(content, encoding="utf-8")
+        else:
+            p.write_bytes(content or b"")
+    return setup
+
+
+def mkdir(name: str, mode: int | None = None):
+    """Setup: a folder in the case folder (``mode``: its permissions, restored afterwards)."""
+    def setup(c):
+        p = c.tmp / name
+        p.mkdir(parents=True)
+        if mode is not None:
+            p.chmod(mode)
+            c.cleanups.append(lambda: p.chmod(0o755))
+    return setup
+
+
+def symlink(name: str, target, *, folder: bool = False):
+    """Setup: ``ctx.tmp/name`` → ``target(ctx)``."""
+    def setup(c):
+        os.symlink(target(c), c.tmp / name, target_is_directory=folder)
+    return setup
+
+
+def hardlink(name: str, target):
+    def setup(c):
+        os.link(target(c), c.tmp / name)
+    return setup
+
+
+def both(*setups):
+    """Setup: several setups in order."""
+    def setup(c):
+        for s in setups:
+            s(c)
+    return setup

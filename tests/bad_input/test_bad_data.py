@@ -8,14 +8,12 @@ tries next. (4 and 5 are lake classes: test_bad_lake.py.)
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from _bad_input_harness import Case, params, run_case
+from _bad_input_harness import Case, hardlink, mkdir, params, run_case, symlink, write
 
 OUT = "out.parquet"  # the default output name of a case, in the case's folder
 
@@ -23,43 +21,12 @@ OUT = "out.parquet"  # the default output name of a case, in the case's folder
 # ----------------------------------------------------------------------------- setups
 
 
-def symlink(name: str, target, *, folder: bool = False):
-    """Setup: ``ctx.tmp/name`` → ``target(ctx)``."""
-    def setup(c):
-        os.symlink(target(c), c.tmp / name, target_is_directory=folder)
-    return setup
 
 
-def hardlink(name: str, target):
-    def setup(c):
-        os.link(target(c), c.tmp / name)
-    return setup
 
 
-def write(name: str, content: bytes | str | None = None, *, copy_of=None, head: float | None = None):
-    """Setup: a file in the case folder — given bytes/text, or a copy of a store file (``head``:
-    only that fraction of its bytes, a truncated file)."""
-    def setup(c):
-        p = c.tmp / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        if copy_of is not None:
-            data = copy_of(c).read_bytes()
-            p.write_bytes(data if head is None else data[: int(len(data) * head)])
-        elif isinstance(content, str):
-            p.write_text(content, encoding="utf-8")
-        else:
-            p.write_bytes(content or b"")
-    return setup
 
 
-def mkdir(name: str, mode: int | None = None):
-    def setup(c):
-        p = c.tmp / name
-        p.mkdir(parents=True)
-        if mode is not None:
-            p.chmod(mode)
-            c.cleanups.append(lambda: p.chmod(0o755))
-    return setup
 
 
 def rewrite_d(change: str):
@@ -91,11 +58,6 @@ def remove_d(c):
     (c.data / "d.parquet").unlink()
 
 
-def both(*setups):
-    def setup(c):
-        for s in setups:
-            s(c)
-    return setup
 
 
 def zero_rows_parquet(c):

@@ -17,7 +17,7 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from _bad_input_harness import Case, params, run_case
+from _bad_input_harness import Case, both, mkdir, params, run_case, symlink, write
 
 REFUSE = "refusing to write"
 
@@ -75,24 +75,8 @@ def _root_gone(plan, c):
     plan["scan"]["root"] = str(c.tmp / "nolake")
 
 
-def write(rel: str, content: str | bytes = b"", *, copy_of=None, head: float | None = None):
-    def setup(c):
-        p = c.tmp / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        if copy_of is not None:
-            data = copy_of(c).read_bytes()
-            p.write_bytes(data if head is None else data[: int(len(data) * head)])
-        elif isinstance(content, str):
-            p.write_text(content, encoding="utf-8")
-        else:
-            p.write_bytes(content)
-    return setup
 
 
-def symlink(rel: str, target):
-    def setup(c):
-        os.symlink(target(c), c.tmp / rel)
-    return setup
 
 
 def old_trash(c):
@@ -113,14 +97,6 @@ def locked(c):
     c.cleanups.append(lambda: os.close(fd))
 
 
-def mkdir(rel: str, mode: int | None = None):
-    def setup(c):
-        p = c.tmp / rel
-        p.mkdir(parents=True)
-        if mode is not None:
-            p.chmod(mode)
-            c.cleanups.append(lambda: p.chmod(0o755))
-    return setup
 
 
 def applied(c):
@@ -141,11 +117,6 @@ def folder_is_link(rel: str):
     return setup
 
 
-def both(*setups):
-    def setup(c):
-        for s in setups:
-            s(c)
-    return setup
 
 
 def plan_opt(*opts):

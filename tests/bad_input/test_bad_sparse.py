@@ -6,11 +6,9 @@ input."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from _bad_input_harness import Case, params, run_case
+from _bad_input_harness import Case, hardlink, mkdir, params, run_case, symlink, write
 
 REFUSE = "refusing to write"
 CK = lambda c: c.sparse / "ck.pt"  # noqa: E731
@@ -29,18 +27,6 @@ def train(*opts, out="x.pt"):
     return cmd("sparse", "train", "-q", "--data", "digits", "--epochs", "1", *opts, "-o", out)
 
 
-def write(rel: str, content: bytes | str = b"", *, copy_of=None, head: float | None = None):
-    def setup(c):
-        p = c.tmp / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        if copy_of is not None:
-            data = copy_of(c).read_bytes()
-            p.write_bytes(data if head is None else data[: int(len(data) * head)])
-        elif isinstance(content, str):
-            p.write_text(content, encoding="utf-8")
-        else:
-            p.write_bytes(content)
-    return setup
 
 
 def edited_ck(edit):
@@ -70,20 +56,8 @@ def _no_method(p):
     p["config"].pop("method")
 
 
-def link(rel: str, target, hard: bool = False):
-    def setup(c):
-        (os.link if hard else os.symlink)(target(c), c.tmp / rel)
-    return setup
 
 
-def mkdir(rel: str, mode: int | None = None):
-    def setup(c):
-        p = c.tmp / rel
-        p.mkdir(parents=True)
-        if mode is not None:
-            p.chmod(mode)
-            c.cleanups.append(lambda: p.chmod(0o755))
-    return setup
 
 
 SHAPE_OK = ("[100, 300]", "(100, 300)", "100×300", "100x300")
@@ -93,9 +67,9 @@ CASES = [
     # --- 1: an output naming an input
     Case(1, "report-png-is-the-checkpoint", report(CK, "--png", CK), (REFUSE, CK)),
     Case(1, "report-png-symlink-to-checkpoint", report(CK, "--png", T("r.png")), (REFUSE, T("r.png"), CK),
-         setup=link("r.png", CK)),
+         setup=symlink("r.png", CK)),
     Case(1, "report-png-hardlink-to-checkpoint", report(CK, "--png", T("r.png")), (REFUSE, T("r.png"), CK),
-         setup=link("r.png", CK, hard=True)),
+         setup=hardlink("r.png", CK)),
 
     # --- 6: messages naming the real problem
     Case(6, "report-empty-checkpoint", report(T("z.pt")), ("empty", T("z.pt")), setup=write("z.pt")),
