@@ -15,12 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from prunekit.errors import InputError
-from prunekit.lake.catalog import (
-    _aggregate_bounds,
-    discover,
-    footer_bounds,
-    scan_catalog,
-)
+from prunekit.lake.catalog import discover, scan_catalog
+from prunekit.lake.profile import _aggregate_bounds, footer_bounds
 from prunekit.lake.model import normalise_type
 from prunekit.lake.tableio import read_table
 

@@ -1,0 +1,197 @@
+"""Profiling one lake table: its columns (normalised names and types, null and distinct counts,
+bounds — from the Parquet footer when it has them), rows, bytes, content fingerprint and file
+checksum. ``profile_table`` reads the table once; ``profile_or_skip`` turns a malformed file into a
+``Skipped`` entry with one readable reason.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from prunekit.errors import InputError
+from prunekit.lake.model import ColumnProfile, Skipped, TableProfile, normalise_name, normalise_type
+from prunekit.lake.tableio import file_checksum, fingerprint, read_table, table_files
+
+#: longer string bounds are not kept (a bound is for pruning, not for storing values)
+MAX_STRING_BOUND = 1024
+def _json_float(v: float | None) -> float | None:
+    if v is None or math.isnan(v):   # NaN is counted, never a bound
+        return None
+    return 0.0 if v == 0.0 else float(v)   # -0.0 == 0.0
+
+
+def _scaled_int_bounds(col: pa.Array, unit: str, to: str) -> tuple[int | None, int | None]:
+    """Integer bounds of a temporal column rescaled from ``unit`` to ``to`` (floor: order-preserving)."""
+    factor = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+    ints = col.view(pa.int64()) if pa.types.is_timestamp(col.type) or pa.types.is_duration(col.type) \
+        else pc.cast(col, pa.int64())
+    mm = pc.min_max(ints)
+    lo, hi = mm["min"].as_py(), mm["max"].as_py()
+    if lo is None:
+        return None, None
+    num, den = factor[unit], factor[to]
+    return (lo * num) // den, (hi * num) // den
+
+
+def _aggregate_bounds(col: pa.Array, kind: str) -> tuple[Any, Any]:
+    """Exact (or order-preserving) min and max of the non-null, non-NaN values of ``col``."""
+    t = col.type
+    if kind == "int" or kind == "bool":
+        mm = pc.min_max(col)
+        return mm["min"].as_py(), mm["max"].as_py()
+    if kind == "float":
+        mm = pc.min_max(col)        # Arrow's min_max skips NaN unless every value is NaN
+        return _json_float(mm["min"].as_py()), _json_float(mm["max"].as_py())
+    if kind == "string":
+        mm = pc.min_max(col)        # binary (UTF-8 byte) order == code-point order == str order
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        lo = lo if lo is not None and len(lo) <= MAX_STRING_BOUND else None
+        hi = hi if hi is not None and len(hi) <= MAX_STRING_BOUND else None
+        return lo, hi
+    if kind == "date":
+        mm = pc.min_max(pc.cast(col, pa.date32()))
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        return (lo.isoformat() if lo else None), (hi.isoformat() if hi else None)
+    if kind.startswith("timestamp"):
+        return _scaled_int_bounds(col, t.unit, "us")
+    if kind == "duration":
+        return _scaled_int_bounds(col, t.unit, "ns")
+    if kind == "time":
+        return _time_bounds(col)
+    if kind == "decimal":
+        mm = pc.min_max(col)        # float() of a decimal rounds monotonically: order-preserving
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        return (float(lo) if lo is not None else None), (float(hi) if hi is not None else None)
+    return None, None
+
+
+def _time_bounds(col: pa.Array) -> tuple[int | None, int | None]:
+    t = col.type
+    ints = col.view(pa.int64() if t.bit_width == 64 else pa.int32())   # Arrow won't cast time → int
+    mm = pc.min_max(ints)
+    lo, hi = mm["min"].as_py(), mm["max"].as_py()
+    if lo is None:
+        return None, None
+    f = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[t.unit]
+    return lo * f, hi * f
+
+
+def footer_bounds(path: str | Path) -> dict[str, tuple[Any, Any]]:
+    """Min/max from Parquet footers, for the columns whose footer bounds are exact.
+
+    Trusted: flat signed-integer (any width), boolean and date columns: for these physical types
+    writers store the actual extreme values (truncation only applies to byte arrays; float bounds
+    have writer-dependent NaN and −0.0 handling; unsigned integers were compared as signed by
+    older writers). A column is returned only when every row group of every part has bounds or
+    is entirely null. Keys are the file's column names; values match ``ColumnProfile.min/max``.
+    """
+    import pyarrow.parquet as pq
+
+    bounds: dict[str, list[Any]] = {}
+    dead: set[str] = set()
+    for f in table_files(path):
+        pf = pq.ParquetFile(f)
+        md = pf.metadata
+        types = {f.name: f.type for f in pf.schema_arrow}   # wide tables: look-ups, not scans
+        pschema = md.schema
+        trusted = {}
+        for i in range(md.num_columns):
+            cc = pschema.column(i)
+            if cc.max_definition_level > 1 or cc.max_repetition_level > 0:
+                continue   # nested
+            name = cc.path
+            at = types.get(name)
+            if at is None:
+                continue
+            if pa.types.is_dictionary(at):
+                at = at.value_type
+            if pa.types.is_signed_integer(at) or pa.types.is_boolean(at):
+                trusted[i] = (name, "plain")
+            elif pa.types.is_date32(at):
+                trusted[i] = (name, "date")
+        for i, (name, how) in trusted.items():
+            for rg in range(md.num_row_groups):
+                col = md.row_group(rg).column(i)
+                st = col.statistics
+                if st is None:
+                    dead.add(name)
+                    break
+                if st.has_null_count and st.null_count == col.num_values:
+                    continue   # all null in this row group: no bound needed
+                if not st.has_min_max:
+                    dead.add(name)
+                    break
+                lo, hi = st.min, st.max
+                if how == "date":
+                    lo, hi = lo.isoformat(), hi.isoformat()
+                cur = bounds.setdefault(name, [None, None])
+                cur[0] = lo if cur[0] is None else min(cur[0], lo)
+                cur[1] = hi if cur[1] is None else max(cur[1], hi)
+        # columns that appear in no row group with values stay absent (aggregate decides)
+    return {k: (v[0], v[1]) for k, v in bounds.items() if k not in dead}
+
+
+def _column_profile(name: str, col: pa.ChunkedArray, footer: tuple[Any, Any] | None) -> ColumnProfile:
+    t = col.type
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_dictionary(t):
+        arr = arr.dictionary_decode()
+    kind = normalise_type(t)
+    nulls = arr.null_count
+    nans = int(pc.sum(pc.is_nan(arr)).as_py() or 0) if kind == "float" else 0
+    if nulls + nans == len(arr):
+        lo = hi = None
+    elif footer is not None and kind in ("int", "bool", "date"):
+        lo, hi = footer
+    else:
+        lo, hi = _aggregate_bounds(arr, kind)
+    if isinstance(lo, (np.integer,)):
+        lo, hi = int(lo), int(hi)
+    return ColumnProfile(name=normalise_name(name), original_name=name, type=kind, arrow_type=str(t),
+                         nulls=int(nulls), nans=nans, min=lo, max=hi)
+
+
+def profile_table(ref) -> TableProfile:
+    """Read the table once and profile it. Raises ``InputError`` for unusable tables."""
+    table = read_table(ref.path, ref.format)
+    if table.num_columns == 0:
+        raise InputError(f"{ref.path}: table has no columns")
+    if table.num_rows == 0:
+        raise InputError(f"{ref.path}: empty table (0 rows)")
+    footer: dict[str, tuple[Any, Any]] = {}
+    if ref.format == "parquet":
+        try:
+            footer = footer_bounds(ref.path)
+        except (OSError, pa.ArrowException):
+            footer = {}   # the data was readable; bounds fall back to the aggregate
+    cols = tuple(_column_profile(n, table.column(n), footer.get(n)) for n in table.column_names)
+    return TableProfile(
+        name=ref.name, path=ref.path, format=ref.format, columns=cols, rows=table.num_rows,
+        size_bytes=ref.size_bytes, fingerprint=fingerprint(table), checksum=file_checksum(ref.path),
+        signature=ref.signature,
+    )
+
+
+def _reason(path: str, exc: BaseException) -> str:
+    """One line, without the path the ``Skipped`` entry already carries."""
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for prefix in (f"{path}: ", f"{path}/"):
+        if msg.startswith(prefix) and prefix.endswith(": "):
+            msg = msg[len(prefix):]
+    return msg
+
+
+def profile_or_skip(ref) -> TableProfile | Skipped:
+    try:
+        return profile_table(ref)
+    except InputError as exc:
+        return Skipped(ref.path, _reason(ref.path, exc))
+    except (OSError, pa.ArrowException, ValueError, TypeError) as exc:
+        # Anything else a malformed file provokes in the reader: one line, and the scan goes on.
+        return Skipped(ref.path, f"cannot profile: {_reason(ref.path, exc)}")
