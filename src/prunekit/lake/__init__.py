@@ -6,6 +6,7 @@ its arguments and print (it takes the lake's lock and recovers an interrupted co
 
 =========================  ============================================================
 ``prunekit lake scan``     ``prunekit.lake.scan.scan_to_folder(root, out, ...)``
+``prunekit lake explain``  ``prunekit.lake.explain.explain_pair(child, parent, ...)``
 ``prunekit lake plan``     ``prunekit.lake.deletion_plan.plan_to_file(scan, out, ...)``
 ``prunekit lake apply``    ``prunekit.lake.apply.apply_plan(plan, execute=...)``
 ``prunekit lake restore``  ``prunekit.lake.restore.restore_tables(root, names, ...)``
