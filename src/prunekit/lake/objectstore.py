@@ -1,0 +1,200 @@
+"""Lakes on object stores, read through pyarrow file systems (``s3://bucket/prefix``, ``gs://…``):
+scan (and plan) only, read-only.
+
+A lake root or table path with a URI scheme (``s3://``, ``gs://``, ``hdfs://``, ``abfs://``… — not
+``file:``) is opened with ``pyarrow.fs.FileSystem.from_uri``; credentials, region and endpoint come
+from the store's usual environment (for S3: ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL`` for an S3-compatible server). The same tables are found
+as on a local disk — Parquet and CSV files, folders of Parquet parts, Hive-partitioned folders, by
+the same rules — and read, profiled, hashed and compared the same way; a Delta table or an Iceberg
+catalog file on an object store is a skipped entry (read them from a local copy or mount). There are
+no links on an object store, and no profile cache unless ``--cache FILE`` names a local one.
+
+``RemoteFile`` is a URI (a ``str``) with the few ``pathlib.Path`` methods the lake code calls
+(``name``, ``suffix``, ``stat``, ``is_dir``, ``exists``, ``relative_to``, ``read_bytes``), so a
+table's files are listed, signed and checksummed by the code that handles local ones. ``Path``
+collapses ``s3://b/k`` into ``s3:/b/k``; ``is_uri`` and ``RemoteFile`` accept that form too.
+
+Apply, restore, purge and the trash work on local lakes only: moving files into a trash by rename,
+fsync'd journals and ``flock`` have no object-store equivalent. They refuse a lake on an object store
+before touching anything (``LOCAL_ONLY``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import types
+from pathlib import PurePosixPath
+
+from prunekit.errors import InputError
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+(.*)$")
+LOCAL_ONLY = ("is on an object store: apply, restore, purge and the trash work on local lakes only "
+              "(scan and plan only read); copy the lake to a local disk to delete tables from it")
+
+
+def is_uri(path) -> bool:
+    """Whether ``path`` names an object on a remote file system (``s3://…``; not ``file:``)."""
+    m = _SCHEME.match(str(path))
+    return bool(m) and m.group(1).lower() != "file"
+
+
+def normalise(path) -> str:
+    """``scheme://rest`` without a trailing slash, also from ``Path``'s ``scheme:/rest``."""
+    m = _SCHEME.match(str(path))
+    if not m:
+        raise InputError(f"{path} is not a URI")
+    return f"{m.group(1).lower()}://{m.group(2).rstrip('/')}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _filesystem(uri: str):
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+    try:
+        return pafs.FileSystem.from_uri(uri)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InputError(f"{uri}: cannot open its file system: {str(exc).splitlines()[0]}") from exc
+
+
+class RemoteFile(str):
+    """A file or folder on an object store: its URI, with the ``Path`` methods the lake code uses."""
+
+    def __new__(cls, uri, info=None):
+        self = super().__new__(cls, normalise(uri))
+        self._info = info
+        return self
+
+    @property
+    def _fs_path(self):
+        return _filesystem(str(self))
+
+    def info(self):
+        if self._info is None:
+            import pyarrow as pa
+
+            fs, path = self._fs_path
+            try:
+                self._info = fs.get_file_info(path)
+            except (pa.ArrowException, OSError) as exc:
+                raise InputError(f"{self}: cannot reach it: {str(exc).splitlines()[0]}") from exc
+        return self._info
+
+    @property
+    def name(self) -> str:
+        return str(self).rsplit("/", 1)[-1]
+
+    @property
+    def suffix(self) -> str:
+        return PurePosixPath(self.name).suffix
+
+    def is_dir(self) -> bool:
+        import pyarrow.fs as pafs
+        return self.info().type == pafs.FileType.Directory
+
+    def is_file(self) -> bool:
+        import pyarrow.fs as pafs
+        return self.info().type == pafs.FileType.File
+
+    def exists(self) -> bool:
+        import pyarrow.fs as pafs
+        return self.info().type != pafs.FileType.NotFound
+
+    def is_symlink(self) -> bool:
+        return False
+
+    def stat(self):
+        i = self.info()
+        ns = i.mtime_ns or 0
+        return types.SimpleNamespace(st_size=i.size or 0, st_mtime=ns / 1e9, st_mtime_ns=ns)
+
+    def relative_to(self, base) -> PurePosixPath:
+        base = normalise(base)
+        if not str(self).startswith(base + "/"):
+            raise ValueError(f"{self} is not inside {base}")
+        return PurePosixPath(str(self)[len(base) + 1:])
+
+    def as_posix(self) -> str:
+        return str(self)
+
+    def __truediv__(self, name: str) -> "RemoteFile":
+        return RemoteFile(f"{self}/{name}")
+
+    def open_input(self):
+        """The object's bytes, as a readable, seekable file."""
+        fs, path = self._fs_path
+        return fs.open_input_file(path)
+
+    def read_bytes(self) -> bytes:
+        with self.open_input() as fh:
+            return fh.read()
+
+
+class _Entry:
+    """An ``os.DirEntry`` look-alike for one entry of a remote folder."""
+
+    def __init__(self, file: RemoteFile, is_dir: bool):
+        self.path, self.name, self._dir = file, file.name, is_dir
+
+    def is_dir(self, follow_symlinks: bool = True) -> bool:
+        return self._dir
+
+    def is_file(self, follow_symlinks: bool = True) -> bool:
+        return not self._dir
+
+    def is_symlink(self) -> bool:
+        return False
+
+
+def _select(folder, recursive: bool):
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+    folder = RemoteFile(folder)
+    fs, path = folder._fs_path
+    try:
+        return folder, fs.get_file_info(pafs.FileSelector(path, recursive=recursive)), path
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{folder}: cannot list it: {str(exc).splitlines()[0]}") from exc
+
+
+def scandir(folder) -> list[_Entry]:
+    """The entries of a remote folder (``os.scandir`` for object stores)."""
+    import pyarrow.fs as pafs
+
+    folder, infos, _ = _select(folder, recursive=False)
+    return [_Entry(RemoteFile(f"{folder}/{i.base_name}", info=i), i.type == pafs.FileType.Directory)
+            for i in infos]
+
+
+def walk_files(folder) -> list[RemoteFile]:
+    """Every file below a remote folder, hidden ones (a ``.``-named part of the path) left out."""
+    import pyarrow.fs as pafs
+
+    folder, infos, base = _select(folder, recursive=True)
+    out = []
+    for i in infos:
+        if i.type != pafs.FileType.File:
+            continue
+        f = RemoteFile(f"{folder}/{i.path[len(base.rstrip('/')) + 1:]}", info=i)
+        if not any(part.startswith(".") for part in f.relative_to(folder).parts):
+            out.append(f)
+    return out
+
+
+def check_root(root) -> RemoteFile:
+    """The lake root on an object store: an existing folder (prefix), else ``InputError``."""
+    r = RemoteFile(root)
+    if not r.exists():
+        raise InputError(f"lake root {r} does not exist")
+    if not r.is_dir():
+        raise InputError(f"lake root {r} is not a folder")
+    return r
+
+
+def refuse(root) -> None:
+    """``InputError`` for a command that changes a lake, given one on an object store."""
+    if is_uri(root):
+        raise InputError(f"{normalise(root)} {LOCAL_ONLY}")
