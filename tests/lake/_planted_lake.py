@@ -3,14 +3,14 @@
 ``write_planted_lake(root)`` writes a small lake (Parquet files, a folder of parts, CSV files) whose
 containments are planted on purpose: row selections, projections with renamed/reordered/upper-case
 columns, exact copies, type-width and string-flavour changes, and near misses (one changed value
-and one foreign row hidden from the sample, a duplicated row, a NULL in place of a NaN, one extra
-row). ``brute_force_edges`` decides containment for every ordered pair by the definition alone
-(Python multisets of normalised values), with no pruning: the reference the pipeline must match.
+and one foreign row hidden from the sample, a duplicated row, one extra row; and a NULL in place of
+a NaN, which the value semantics count as the same null). ``brute_force_edges`` decides containment
+for every ordered pair by the definition alone (Python multisets of ``semantics.reference_rows``),
+with no pruning: the reference the pipeline must match.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections import Counter
 from pathlib import Path
@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 os.environ.setdefault("PRUNEKIT_PROGRESS", "0")
 
-from prunekit.lake.model import normalise_name, normalise_type  # noqa: E402
+from prunekit.lake.semantics import family, reference_rows  # noqa: E402
 from prunekit.lake.tableio import read_table  # noqa: E402
 from prunekit.lake.verify import sample_indices  # noqa: E402
 
@@ -80,7 +80,8 @@ def write_planted_lake(root: str | Path, *, bad_files: bool = False, seed: int =
     ``people/people_pq``, ``vec/x_small`` = ``vec/x_copy`` (narrow duplicates).
     Near misses (not contained): ``big/events_changed`` and ``big/events_foreign`` (survive stats
     and the sample; only verification rejects them), ``sales/dup_rows`` (bag: no; set: yes),
-    ``sales/null_for_nan``, ``sales/extra_row`` (⊄ base; base ⊆ it).
+    ``sales/extra_row`` (⊄ base; base ⊆ it).
+    ``sales/null_for_nan`` ⊆ ``sales/base`` (a NULL where the parent has NaN: the same null).
     ``bad_files=True`` adds ``bad/`` with a corrupt Parquet, a ragged CSV, an empty table and
     duplicate column names, plus a table inside a dot-folder that must be ignored.
     """
@@ -188,23 +189,16 @@ def pc_replace_negzero(col: pa.ChunkedArray) -> pa.Array:
 
 # --- slow reference ----------------------------------------------------------------------------
 
-def _value(v, kind: str):
-    if v is None:
-        return ("NULL",)
-    if kind == "float":
-        return ("NaN",) if math.isnan(v) else float(v) + 0.0     # -0.0 + 0.0 == 0.0
-    return v
-
-
 def load_normalised(root: Path, profiles) -> dict[str, tuple[dict[str, str], list[str], list[tuple]]]:
-    """name → (schema {name: type}, column names, rows as tuples of normalised values)."""
+    """name → (schema {name: family}, column names, values per column), the compared columns only
+    (index columns left out), values as ``semantics.reference_rows`` gives them."""
     out = {}
     for name, p in profiles.items():
         t = read_table(p.path, p.format)
-        names = [normalise_name(c) for c in t.column_names]
-        kinds = [normalise_type(f.type) for f in t.schema]
-        cols = [[_value(v, k) for v in t.column(i).to_pylist()] for i, k in enumerate(kinds)]
-        out[name] = (dict(zip(names, kinds)), names, cols)
+        data = [c for c in p.columns if not c.index]
+        rows = reference_rows(t, [c.original_name for c in data], [c.type for c in data])
+        cols = [list(col) for col in zip(*rows)] if rows else [[] for _ in data]
+        out[name] = ({c.name: family(c.type) for c in data}, [c.name for c in data], cols)
     return out
 
 
@@ -229,7 +223,8 @@ def brute_force_edges(root: Path, profiles, *, semantics: str = "bag", min_colum
     edges = set()
     for c, (cs, cnames, _) in data.items():
         for p, (ps, _, _) in data.items():
-            if p == c or any(ps.get(k) != v for k, v in cs.items()):
+            if p == c or any(k not in ps or (ps[k] != v and "null" not in (v, ps[k]))
+                             for k, v in cs.items()):
                 continue
             if len(cs) < min_columns and (ps != cs or profiles[p].rows != profiles[c].rows):
                 continue

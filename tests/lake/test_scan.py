@@ -72,8 +72,8 @@ def test_planted_containments_and_near_misses(catalog):
     # a duplicated row: bag says no
     assert ("sales/base", "sales/dup_rows") in trace.verified
     assert ("sales/base", "sales/dup_rows") not in got
-    # NULL is not NaN
-    assert ("sales/base", "sales/null_for_nan") not in got
+    # NaN and NULL are the same null
+    assert ("sales/base", "sales/null_for_nan") in got
 
 
 def test_set_semantics_accepts_duplicated_rows(catalog):
@@ -137,8 +137,9 @@ def _canon(t: pa.Table) -> pa.Table:
 
 
 @pytest.mark.parametrize("child, parent, bag, set_", [
-    # NULL matches only NULL; NaN matches NaN; -0.0 matches 0.0
-    ({"x": pa.array([None], pa.float64())}, {"x": [float("nan")]}, False, False),
+    # NULL matches only NULL; NaN is NULL; -0.0 matches 0.0
+    ({"x": pa.array([None], pa.float64())}, {"x": [float("nan")]}, True, True),
+    ({"x": pa.array([None], pa.float64())}, {"x": [1.0]}, False, False),
     ({"x": [float("nan")]}, {"x": [float("nan"), 1.0]}, True, True),
     ({"x": [-0.0]}, {"x": [0.0]}, True, True),
     ({"x": pa.array([None], pa.int64())}, {"x": pa.array([None, 1], pa.int64())}, True, True),

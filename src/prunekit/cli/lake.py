@@ -15,12 +15,15 @@ from typing import List, Optional
 import typer
 
 from prunekit.cli._common import console, option, table
+from prunekit.lake.explain import EXPLAIN_ROWS
 from prunekit.lake.params import (
     DEFAULT_ACCESSES,
     DEMO_LIMIT,
     ENGINE,
+    INDEX_COLUMNS,
     MAX_REBUILD_SECONDS,
     MIN_COLUMNS,
+    NUMBERS,
     SAMPLE_ROWS,
     SCAN_PRICE,
     SEED,
@@ -78,6 +81,12 @@ def _print_scan(result, paths: dict | None = None, *, top: int = 15) -> None:
               [(s.path, s.reason) for s in result.skipped])
     console.print(f"{len(result.profiles):,} tables, {len(result.edges):,} edges, {len(aliases)} aliases, "
                   f"{len(result.skipped)} skipped")
+    reads = getattr(result, "reads", None)
+    if reads:
+        moved = f", {reads['moved']:,} recognised by checksum under a new name or mtime" if reads["moved"] else ""
+        console.print(f"tables read: {reads['read']:,} of {reads['tables']:,} ({reads['profiled']:,} profiled, "
+                      f"{reads['read_for_content']:,} for samples/verification); {reads['reused']:,} reused "
+                      f"from the caches{moved}")
     if paths:
         console.print("wrote " + ", ".join(str(p) for p in paths.values()))
 
@@ -88,11 +97,14 @@ def scan_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for containment.parquet/.json/.png/.html."),
     engine: str = option(ENGINE),
     semantics: str = option(SEMANTICS_PARAM),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Profile cache file (default ROOT/.prunekit/profiles.json)."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Profile every table again and write no cache."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Profile cache file (default ROOT/.prunekit/profiles.json); the scan cache "
+                                         "(sample hashes, answers per pair) goes next to it, in <stem>.scan/."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Read every table again and write no cache (profiles or scan)."),
     sample_rows: int = option(SAMPLE_ROWS),
     min_columns: int = option(MIN_COLUMNS),
     seed: int = option(SEED),
+    index_columns: str = option(INDEX_COLUMNS),
+    numbers: str = option(NUMBERS),
     no_graph: bool = typer.Option(False, "--no-graph", help="Do not draw containment.png/.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or tables."),
 ) -> None:
@@ -109,9 +121,81 @@ def scan_cmd(
     result, paths = scan_to_folder(root, out, engine=engine, semantics=semantics,
                                    cache=False if no_cache else cache, sample_rows=sample_rows,
                                    min_columns=min_columns, seed=seed, graph=not no_graph,
-                                   show_progress=False if quiet else None, echo=typer.echo)
+                                   show_progress=False if quiet else None, echo=typer.echo,
+                                   index_columns=index_columns, numbers=numbers)
     if not quiet:
         _print_scan(result, paths)
+
+
+def _print_explanation(e) -> None:
+    """The verdict, the stages in order, and what decided: columns, statistics or absent rows."""
+    from rich.markup import escape
+
+    verdict = "[green]contained[/green]" if e.contained else "[red]not contained[/red]"
+    engine = f", engine {e.engine}" if e.engine else ""
+    console.print(f"{escape(e.child)} ⊆ {escape(e.parent)}: {verdict} ({e.semantics} semantics{engine}); "
+                  f"decided by {e.stage}")
+    table("stages, in order", ["stage", "outcome", "detail"],
+          [(s["stage"], s["outcome"], escape(s["detail"])) for s in e.stages])
+    idx = [f"{side}: {', '.join(cols)}" for side, cols in e.index_columns.items() if cols]
+    if idx:
+        console.print(escape(f"row-index columns (not compared unless --index-columns compare): {'; '.join(idx)}"))
+    if not e.contained and e.type_differences:
+        table("column types that differ", ["column", "child", "parent"],
+              [(escape(d["column"]), escape(d["child_arrow"]), escape(d["parent_arrow"])) for d in e.type_differences])
+    if e.statistics:
+        st = e.statistics
+        cols = sorted(st["columns"], key=lambda c: not c["decides"])[:20]
+        table(f"statistics: child {st['rows']['child']:,} rows, parent {st['rows']['parent']:,} rows"
+              + (" (decides)" if st["rows"]["decides"] else ""),
+              ["column", "table", "nulls", "NaN", "min", "max", ""],
+              [(escape(c["column"]) if side == "child" else "", side, c[side]["nulls"], c[side]["nans"],
+                escape(repr(c[side]["min"])), escape(repr(c[side]["max"])),
+                "← decides" if c["decides"] and side == "child" else "")
+               for c in cols for side in ("child", "parent")])
+    if e.rows:
+        console.print(f"first {len(e.rows)} of {e.missing_distinct:,} distinct child rows absent from the parent:")
+        for r in e.rows:
+            console.print("  " + escape(r["text"]))
+    if e.note:
+        console.print(f"[yellow]note: {escape(e.note)}[/yellow]")
+
+
+@app.command("explain")
+def explain_cmd(
+    child: str = typer.Argument(..., help="The table that may lie inside PARENT: a .parquet or .csv file or a folder of Parquet parts; with --lake, its name as 'lake scan' reports it."),
+    parent: str = typer.Argument(..., help="The table that may contain CHILD (same forms as CHILD)."),
+    lake: Optional[Path] = typer.Option(None, "--lake", help="Lake root: CHILD and PARENT are table names in it, as 'lake scan' reports them."),
+    semantics: str = option(SEMANTICS_PARAM),
+    engine: str = option(ENGINE),
+    min_columns: int = option(MIN_COLUMNS),
+    rows: int = option(EXPLAIN_ROWS, "--rows"),
+    index_columns: str = option(INDEX_COLUMNS),
+    numbers: str = option(NUMBERS),
+    as_json: bool = typer.Option(False, "--json", help="Print the explanation as JSON (the library's Explanation.to_dict())."),
+) -> None:
+    """Why CHILD is or is not contained in PARENT: the scan's stages on one pair, the one that decides,
+    and the first child rows absent from the parent.
+
+    Example:
+
+        prunekit lake explain sales/eu_2023 sales/all --lake lake/
+
+        prunekit lake explain eu.parquet all_parts/ --semantics set --rows 20 --json
+    """
+    import json
+
+    from prunekit.lake.explain import explain_pair
+
+    def echo(line: str) -> None:   # recovery lines; on stderr when stdout carries JSON
+        typer.echo(line, err=as_json)
+
+    e = explain_pair(child, parent, lake=lake, semantics=semantics, engine=engine, index_columns=index_columns,
+                     numbers=numbers, min_columns=min_columns, rows=rows, echo=echo)
+    if as_json:
+        typer.echo(json.dumps(e.to_dict(), indent=1, ensure_ascii=False, default=str))
+    else:
+        _print_explanation(e)
 
 
 @app.command("demo")

@@ -35,7 +35,7 @@ from typing import Any, Mapping
 
 from prunekit._progress import progress
 from prunekit.errors import PrunekitError
-from prunekit.lake import tableio
+from prunekit.lake import objectstore, tableio
 from prunekit.lake._crash import crash_point
 from prunekit.lake.errors import PlanMismatch, RecipeError
 from prunekit.lake.exact import table_difference
@@ -99,6 +99,7 @@ def apply_plan(plan: Mapping[str, Any] | str | Path, *, execute: bool = False,
         plan = load_plan(plan)
     else:
         plan = validate_plan(plan)
+    objectstore.refuse(plan["scan"]["root"])   # s3://…: moving files into a trash needs a local lake
     root = Path(plan["scan"]["root"]).resolve()
     if not root.is_dir():
         raise PlanMismatch(f"the plan's lake root {root} does not exist")
@@ -113,7 +114,9 @@ def apply_plan(plan: Mapping[str, Any] | str | Path, *, execute: bool = False,
         todo = _check_plan(plan, root, state, report)
         if not execute:
             for d in todo:
-                report.rows.append(_row(plan, d, "would delete", f"→ {entry_dir(root, d['table'])}"))
+                refusal = _format_refusal(plan["tables"][d["table"]])
+                report.rows.append(_row(plan, d, "refused", refusal) if refusal else
+                                   _row(plan, d, "would delete", f"→ {entry_dir(root, d['table'])}"))
             return report
         journal = Journal(root)
         run = uuid.uuid4().hex[:12]
@@ -182,9 +185,18 @@ def _check_plan(plan, root: Path, state: dict[str, Entry], report: ApplyReport) 
     return todo
 
 
+def _format_refusal(t: Mapping[str, Any]) -> str | None:
+    """Why a table of this format is never deleted: an Iceberg table stays in its catalog
+    (``iceberg.NOT_DELETED``)."""
+    if t["format"] == "iceberg":
+        from prunekit.lake.iceberg import NOT_DELETED
+        return NOT_DELETED
+    return None
+
+
 def _drift(who: str, path: Path, expected: str, checksum: _Checksums) -> str | None:
     """Why the file is no longer the one the plan was made from (None when it still is)."""
-    if not path.exists():
+    if not tableio.table_exists(path):
         return f"{who}: missing ({path})"
     if checksum(path) != expected:
         return f"{who}: changed since the scan (checksum)"
@@ -198,6 +210,9 @@ def _apply_one(plan, d, root: Path, journal: Journal, run: str, plan_source, cac
     edir = entry_dir(root, name)
     if edir.exists():
         return _row(plan, d, "refused", f"a trash entry {edir} already exists (left by hand?)")
+    refusal = _format_refusal(ct)
+    if refusal:
+        return _row(plan, d, "refused", refusal)
     journal.append(op="apply", step="intent", table=name, run=run, plan=plan_source,
                    relpath=_relpath(cpath, root), format=ct["format"], size_bytes=ct["size_bytes"],
                    checksum=ct["checksum"], parent=parent, parent_relpath=_relpath(ppath, root),

@@ -10,6 +10,10 @@ What counts as a table (decided from names only, before any file is opened):
   number such as ``00001.parquet``) and any other file a marker starting with ``_`` (``_SUCCESS``).
   A folder such as ``lake/AER/`` holding ``Fertility.parquet`` and ``Affairs.parquet`` is *not* one
   table: its files have table names, not part names, and each is a table of its own.
+- a **Hive-partitioned folder** (``sales/year=2024/region=eu/part-0.parquet``), a **Delta Lake
+  table** (a folder holding ``_delta_log/``) and every table of the **Iceberg catalog** a
+  ``<name>.iceberg.json`` file names (``formats``, ``delta``, ``iceberg``; a partitioned folder broken
+  deeper down, a Delta table whose log is damaged: skipped with the reason).
 
 Every entry whose name starts with ``.`` is ignored: the profile cache ``.prunekit/``, the trash of
 ``prunekit lake apply`` and editor/OS litter never become tables. Links are never followed: a table
@@ -55,13 +59,16 @@ from prunekit._progress import progress
 from prunekit._version import __version__
 from prunekit.errors import InputError
 from prunekit.io.atomic import atomic_path
+from prunekit.lake import objectstore
+from prunekit.lake.formats import DELTA, ICEBERG, ICEBERG_SUFFIX, as_path, folder_format, version_tag
 from prunekit.lake.links import classify_links, links_under, visible_inside
 from prunekit.lake.model import Alias, Skipped, TableProfile
 from prunekit.lake.params import WORKERS
 from prunekit.lake.profile import profile_or_skip
-from prunekit.lake.tableio import table_files
+from prunekit.lake.scan_cache import code_digest
+from prunekit.lake.tableio import file_checksum, table_files
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 CACHE_DIRNAME = ".prunekit"
 _PART_NAME = re.compile(r"^(part[-_.]|data[-_.]|\d+\.parquet$)", re.IGNORECASE)
 
@@ -82,7 +89,9 @@ class TableRef:
 class Catalog:
     """Profiles of every usable table of a lake, and the files that were skipped (with reasons).
 
-    ``profiled`` lists the tables read in this run, ``cached`` those taken from the profile cache.
+    ``profiled`` lists the tables read in this run, ``cached`` those taken from the profile cache;
+    ``moved`` those among them found under another name or with another mtime and recognised by
+    the sha256 of their bytes (a renamed, moved, copied or touched table).
     """
 
     root: str
@@ -94,6 +103,7 @@ class Catalog:
     seconds: float = 0.0
     cache_path: str | None = None
     notes: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
 
 
 # --- discovery ---------------------------------------------------------------------------------
@@ -102,7 +112,7 @@ def _is_parts_folder(d: Path) -> bool:
     if d.name.lower().endswith(".parquet"):
         return True
     has_part = False
-    for e in os.scandir(d):
+    for e in objectstore.scandir(d) if objectstore.is_uri(d) else os.scandir(d):
         if e.name.startswith("."):
             continue
         if not (e.is_symlink() or e.is_file(follow_symlinks=False)):   # a link counts by its name
@@ -127,7 +137,10 @@ def _signature(root: Path, files: list[Path]) -> tuple[str, int]:
 
 
 def check_root(root: str | Path) -> Path:
-    """The lake root, resolved; ``InputError`` when it is not an existing folder."""
+    """The lake root, resolved; ``InputError`` when it is not an existing folder. A URI
+    (``s3://bucket/prefix``) is a lake on an object store (``objectstore``)."""
+    if objectstore.is_uri(root):
+        return objectstore.check_root(root)
     root = Path(root)
     if not root.exists():
         raise InputError(f"lake root {root} does not exist")
@@ -149,29 +162,40 @@ def discover_all(root: str | Path) -> tuple[list[TableRef], list[Skipped], list[
     found: list[tuple[Path, str]] = []   # (path, format)
     skipped: list[Skipped] = []
     links: list[Path] = []
+    iceberg_files: list[Path] = []       # Iceberg catalog files (``iceberg``): a table per catalog table
+
+    remote = objectstore.is_uri(root)
 
     def walk(d: Path) -> None:
         try:
-            entries = sorted(os.scandir(d), key=lambda e: e.name)
+            entries = sorted(objectstore.scandir(d) if remote else os.scandir(d), key=lambda e: e.name)
         except OSError as exc:
             skipped.append(Skipped(str(d), f"cannot list folder: {exc.strerror or exc}"))
             return
         for e in entries:
             if e.name.startswith("."):
                 continue   # .prunekit cache, apply's trash, editor/OS litter
-            p = Path(e.path)
+            p = as_path(e.path)
             if e.is_symlink():
                 links.append(p)    # never followed: an alias or a skipped entry, decided below
             elif e.is_dir(follow_symlinks=False):
                 try:
-                    parts = _is_parts_folder(p)
-                    inner = links_under(p) if parts else []
+                    kind, broken = folder_format(p)   # Delta table, Hive-partitioned folder (formats)
+                    parts = kind is None and broken is None and _is_parts_folder(p)
+                    inner = links_under(p) if parts or kind or broken else []
                 except OSError as exc:
                     skipped.append(Skipped(str(p), f"cannot list folder: {exc.strerror or exc}"))
                     continue
                 if inner:
-                    skipped.append(Skipped(str(p), f"folder of parts holds links ({', '.join(inner[:3])}): "
+                    what = f"{kind} table folder" if kind else "folder of parts"
+                    skipped.append(Skipped(str(p), f"{what} holds links ({', '.join(inner[:3])}): "
                                                    "not scanned; prunekit touches only real files"))
+                elif broken:
+                    skipped.append(Skipped(str(p), broken))
+                elif kind == DELTA and remote:
+                    skipped.append(Skipped(str(p), "Delta table on an object store: not read (scan a local copy)"))
+                elif kind:
+                    found.append((p, kind))
                 elif parts:
                     found.append((p, "parquet"))
                 else:
@@ -182,6 +206,11 @@ def discover_all(root: str | Path) -> tuple[list[TableRef], list[Skipped], list[
                     found.append((p, "parquet"))
                 elif low.endswith(".csv"):
                     found.append((p, "csv"))
+                elif low.endswith(ICEBERG_SUFFIX) and remote:
+                    skipped.append(Skipped(str(p), "Iceberg catalog file on an object store: not read "
+                                                   "(put it in a local lake folder)"))
+                elif low.endswith(ICEBERG_SUFFIX):
+                    iceberg_files.append(p)
 
     walk(root)
 
@@ -202,12 +231,18 @@ def discover_all(root: str | Path) -> tuple[list[TableRef], list[Skipped], list[
         try:
             files = table_files(p)
             sig, size = _signature(root, files)
+            sig = f"{version_tag(p, fmt)}{sig}"   # a Delta table's version: a new one re-profiles
         except (InputError, OSError) as exc:
             skipped.append(Skipped(str(p), str(exc) if isinstance(exc, InputError) else
                                    f"cannot stat: {exc.strerror or exc}"))
             continue
         refs.append(TableRef(name=name, path=str(p), format=fmt, key=f"{rel}|{fmt}",
                              signature=f"{fmt}:{sig}", size_bytes=size))
+    if iceberg_files:
+        from prunekit.lake.iceberg import lake_tables
+        entries, ice_skips = lake_tables(root, iceberg_files, {r.name for r in refs})
+        refs += [TableRef(format=ICEBERG, **e) for e in entries]
+        skipped += ice_skips
     refs.sort(key=lambda r: r.name)
     aliases, link_skips = classify_links(root, links, {Path(r.path): r.name for r in refs})
     return refs, skipped + link_skips, aliases
@@ -222,7 +257,8 @@ def default_cache_path(root: str | Path) -> Path:
 def _load_cache(path: Path) -> dict[str, Any]:
     try:
         d = json.loads(path.read_text())
-        if d.get("version") != CACHE_VERSION or d.get("prunekit") != __version__:
+        if d.get("version") != CACHE_VERSION or d.get("prunekit") != __version__ \
+                or d.get("code") != code_digest():
             return {}   # profiles written by other code may differ: re-profile everything
         return d.get("entries", {})
     except (OSError, ValueError, AttributeError):
@@ -233,7 +269,43 @@ def _save_cache(path: Path, entries: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps({"version": CACHE_VERSION, "prunekit": __version__,
-                                   "entries": entries}, default=str))
+                                   "code": code_digest(), "entries": entries}, default=str))
+
+
+def _moved_profile(ref: TableRef, by_size: dict[tuple[str, int], list[dict]]) -> TableProfile | None:
+    """The cached profile of a table with the same format, size and bytes (sha256) as ``ref``:
+    the same table renamed, moved, copied or only touched. Reads the bytes, never parses them."""
+    cands = by_size.get((ref.format, ref.size_bytes))
+    if not cands:
+        return None
+    try:
+        checksum = file_checksum(ref.path)
+    except (InputError, OSError):
+        return None
+    for d in cands:
+        if d.get("checksum") == checksum:
+            p = TableProfile.from_dict(d)
+            return replace(p, name=ref.name, path=ref.path, signature=ref.signature)
+    return None
+
+
+def _profile_all(todo: list[TableRef], workers: int, advance) -> list[TableProfile | Skipped]:
+    """``profile_or_skip`` of every ref, in order, in this thread or in ``workers`` threads.
+
+    (Not processes: a start method other than fork re-runs the caller's unguarded main script in
+    every worker, and on 2 cores the lake benchmarks showed no gain over threads.)"""
+    if workers == 1 or len(todo) <= 1:
+        out = []
+        for ref in todo:
+            out.append(profile_or_skip(ref))
+            advance(1)
+        return out
+    with ThreadPoolExecutor(workers) as pool:
+        out = []
+        for r in pool.map(profile_or_skip, todo):
+            out.append(r)
+            advance(1)
+        return out
 
 
 def scan_catalog(root: str | Path, *, cache: str | Path | bool | None = None,
@@ -248,9 +320,11 @@ def scan_catalog(root: str | Path, *, cache: str | Path | bool | None = None,
         workers = min(2, os.cpu_count() or 1)
     t0 = time.perf_counter()
     refs, skipped, aliases = discover_all(root)
-    root_path = Path(root).resolve()
+    remote = objectstore.is_uri(root)   # a lake on an object store: no default cache in it
+    root_path = check_root(root) if remote else Path(root).resolve()
     explicit_cache = cache not in (None, True, False)
-    cache_path = None if cache is False else (Path(cache) if explicit_cache else default_cache_path(root_path))
+    cache_path = None if cache is False or (remote and not explicit_cache) else \
+        (Path(cache) if explicit_cache else default_cache_path(root_path))
     if explicit_cache and visible_inside(root_path, cache_path):
         raise InputError(f"refusing the profile cache {cache_path}: it is inside the lake {root_path}, where "
                          "it could replace a table or be read as one; put it outside the lake or in a "
@@ -272,21 +346,32 @@ def scan_catalog(root: str | Path, *, cache: str | Path | bool | None = None,
             cached.append(ref.name)
         else:
             todo.append(ref)
+    # not found under its name: the same bytes under another name (or mtime) reuse that profile
+    by_size: dict[tuple[str, int], list[dict]] = {}
+    for e in entries.values():
+        prof = e.get("profile") if isinstance(e, dict) else None
+        if prof:
+            by_size.setdefault((prof.get("format"), prof.get("size_bytes")), []).append(prof)
+    moved: list[str] = []
+    if by_size:
+        unmoved = []
+        for ref in todo:
+            p = _moved_profile(ref, by_size)
+            if p is None:
+                unmoved.append(ref)
+            else:
+                profiles[ref.name] = p
+                moved.append(ref.name)
+        todo = unmoved
 
-    results: list[TableProfile | Skipped] = []
     with progress(len(todo), "profiling tables", show_progress) as advance:
-        if workers == 1 or len(todo) <= 1:
-            for ref in todo:
-                results.append(profile_or_skip(ref))
-                advance(1)
-        else:
-            with ThreadPoolExecutor(workers) as pool:
-                for r in pool.map(profile_or_skip, todo):
-                    results.append(r)
-                    advance(1)
+        results = _profile_all(todo, workers, advance)
 
     present = {r.key for r in refs}
     new_entries = {k: v for k, v in entries.items() if k in present}   # forget removed tables
+    for ref in refs:
+        if ref.name in moved:
+            new_entries[ref.key] = {"signature": ref.signature, "profile": profiles[ref.name].to_dict()}
     for ref, r in zip(todo, results):
         if isinstance(r, TableProfile):
             profiles[ref.name] = r
@@ -294,7 +379,7 @@ def scan_catalog(root: str | Path, *, cache: str | Path | bool | None = None,
         else:
             skipped.append(r)
             new_entries[ref.key] = {"signature": ref.signature, "skipped": r.reason}
-    if cache_path is not None and (todo or set(new_entries) != set(entries)):
+    if cache_path is not None and (todo or moved or set(new_entries) != set(entries)):
         try:
             _save_cache(cache_path, new_entries)
         except (OSError, InputError) as exc:
@@ -303,6 +388,6 @@ def scan_catalog(root: str | Path, *, cache: str | Path | bool | None = None,
             notes.append(f"profile cache not written ({cache_path}): {exc}")
     skipped.sort(key=lambda s: s.path)
     return Catalog(root=str(root_path), profiles=dict(sorted(profiles.items())), skipped=skipped,
-                   aliases=sorted(aliases, key=lambda a: a.path), profiled=[r.name for r in todo], cached=cached,
-                   seconds=time.perf_counter() - t0,
-                   cache_path=str(cache_path) if cache_path is not None else None, notes=notes)
+                   aliases=sorted(aliases, key=lambda a: a.path), profiled=[r.name for r in todo],
+                   cached=cached + moved, seconds=time.perf_counter() - t0,
+                   cache_path=str(cache_path) if cache_path is not None else None, notes=notes, moved=moved)

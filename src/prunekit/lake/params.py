@@ -30,8 +30,18 @@ MIN_COLUMNS = Param("min_columns", int, low=1, default=2,
 SEED = Param("seed", int, default=0, help="Seed of the row samples")
 WORKERS = Param("workers", int, low=1, default=None, none_means="up to 2",
                 help="Threads that profile the tables")
+# Value semantics (docs/LAKE.md, "Value semantics"; ``lake.semantics``): the defaults are what users
+# expect of a lake written by different tools; each option tightens one rule.
+INDEX_COLUMN_MODES = ("ignore", "compare")
+NUMBER_MODES = ("value", "type")
+INDEX_COLUMNS = Param("index_columns", "choice", default="ignore", choices=INDEX_COLUMN_MODES,
+                      help="Row-index columns (rownames, 'Unnamed: 0', __index_level_0__, an unnamed "
+                           "column; see docs/LAKE.md): ignore (left out of comparison) or compare")
+NUMBERS = Param("numbers", "choice", default="value", choices=NUMBER_MODES,
+                help="value: int, float and decimal columns compare by exact numeric value (3 = 3.0); "
+                     "type: only within the same kind (int with int, float with float)")
 
-SCAN_PARAMS = Spec(ENGINE, SEMANTICS_PARAM, SAMPLE_ROWS, MIN_COLUMNS, SEED)
+SCAN_PARAMS = Spec(ENGINE, SEMANTICS_PARAM, SAMPLE_ROWS, MIN_COLUMNS, SEED, INDEX_COLUMNS, NUMBERS)
 
 # --- demo -----------------------------------------------------------------------------------------
 

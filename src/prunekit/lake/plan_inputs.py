@@ -156,7 +156,7 @@ def measure_recipes(scan: ScanResult, candidates) -> tuple[dict[tuple[str, str],
         p = prof[name]
         if name not in checked:
             path = Path(p.path)
-            if not path.exists():
+            if not tableio.table_exists(path):   # a file or folder, or an Iceberg catalog entry
                 raise InputError(f"{name}: missing ({path}) since the scan of {scan.root}; scan again")
             if tableio.file_checksum(path) != p.checksum:
                 raise InputError(f"{name}: changed since the scan of {scan.root} (checksum); scan again")

@@ -1,7 +1,9 @@
-"""Profiling one lake table: its columns (normalised names and types, null and distinct counts,
-bounds — from the Parquet footer when it has them), rows, bytes, content fingerprint and file
-checksum. ``profile_table`` reads the table once; ``profile_or_skip`` turns a malformed file into a
-``Skipped`` entry with one readable reason.
+"""Profiling one lake table: its columns (normalised names and value types, row-index columns, null
+and NaN counts, bounds — from the Parquet footer when it has them), rows, bytes, content fingerprint
+and file checksum. ``profile_table`` reads the table once; ``profile_or_skip`` turns a malformed file
+into a ``Skipped`` entry with one readable reason. Value types, index columns and the fingerprint
+follow the lake's value semantics (``semantics``): a text column of dates is profiled as dates, the
+fingerprint covers the columns that are compared (not the index columns) with 3 = 3.0 and NaN = NULL.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from prunekit.errors import InputError
-from prunekit.lake.model import ColumnProfile, Skipped, TableProfile, normalise_name, normalise_type
-from prunekit.lake.tableio import file_checksum, fingerprint, read_table, table_files
+from prunekit.lake.model import ColumnProfile, Skipped, TableProfile, normalise_name
+from prunekit.lake.semantics import exact_text, index_columns, value_column, value_fingerprint
+from prunekit.lake.tableio import file_checksum, read_table, table_files
 
 #: longer string bounds are not kept (a bound is for pruning, not for storing values)
 MAX_STRING_BOUND = 1024
@@ -65,10 +68,19 @@ def _aggregate_bounds(col: pa.Array, kind: str) -> tuple[Any, Any]:
     if kind == "time":
         return _time_bounds(col)
     if kind == "decimal":
-        mm = pc.min_max(col)        # float() of a decimal rounds monotonically: order-preserving
-        lo, hi = mm["min"].as_py(), mm["max"].as_py()
-        return (float(lo) if lo is not None else None), (float(hi) if hi is not None else None)
+        mm = pc.min_max(col)        # exact: compared with other numbers (stats), never rounded
+        return _decimal_bound(mm["min"].as_py()), _decimal_bound(mm["max"].as_py())
     return None, None
+
+
+def _decimal_bound(d) -> int | float | str | None:
+    """A decimal bound exactly: an int, a float when it is exactly a double, else its exact text."""
+    if d is None:
+        return None
+    if d == d.to_integral_value():
+        return int(d)
+    from decimal import Decimal
+    return float(d) if Decimal(float(d)) == d else exact_text(d)
 
 
 def _time_bounds(col: pa.Array) -> tuple[int | None, int | None]:
@@ -137,12 +149,12 @@ def footer_bounds(path: str | Path) -> dict[str, tuple[Any, Any]]:
     return {k: (v[0], v[1]) for k, v in bounds.items() if k not in dead}
 
 
-def _column_profile(name: str, col: pa.ChunkedArray, footer: tuple[Any, Any] | None) -> ColumnProfile:
+def _column_profile(name: str, col: pa.ChunkedArray, footer: tuple[Any, Any] | None,
+                    index: bool = False, values: tuple[str, pa.Array] | None = None) -> ColumnProfile:
     t = col.type
-    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    if pa.types.is_dictionary(t):
-        arr = arr.dictionary_decode()
-    kind = normalise_type(t)
+    kind, arr = values or value_column(col)   # plain values; temporal text as the CSV reader reads it
+    if str(arr.type) != str(t.value_type if pa.types.is_dictionary(t) else t):
+        footer = None                 # text read as dates: its footer holds text bounds
     nulls = arr.null_count
     nans = int(pc.sum(pc.is_nan(arr)).as_py() or 0) if kind == "float" else 0
     if nulls + nans == len(arr):
@@ -154,7 +166,7 @@ def _column_profile(name: str, col: pa.ChunkedArray, footer: tuple[Any, Any] | N
     if isinstance(lo, (np.integer,)):
         lo, hi = int(lo), int(hi)
     return ColumnProfile(name=normalise_name(name), original_name=name, type=kind, arrow_type=str(t),
-                         nulls=int(nulls), nans=nans, min=lo, max=hi)
+                         nulls=int(nulls), nans=nans, min=lo, max=hi, index=index)
 
 
 def profile_table(ref) -> TableProfile:
@@ -170,10 +182,16 @@ def profile_table(ref) -> TableProfile:
             footer = footer_bounds(ref.path)
         except (OSError, pa.ArrowException):
             footer = {}   # the data was readable; bounds fall back to the aggregate
-    cols = tuple(_column_profile(n, table.column(n), footer.get(n)) for n in table.column_names)
+    idx = set(index_columns(table))
+    values = {n: value_column(table.column(n)) for n in table.column_names}
+    cols = tuple(_column_profile(n, table.column(n), footer.get(n), n in idx, values[n])
+                 for n in table.column_names)
+    data = [c.original_name for c in cols if not c.index]
+    fp = value_fingerprint(pa.table([values[n][1] for n in data], names=data), data,
+                           [values[n][0] for n in data], parsed=True)
     return TableProfile(
         name=ref.name, path=ref.path, format=ref.format, columns=cols, rows=table.num_rows,
-        size_bytes=ref.size_bytes, fingerprint=fingerprint(table), checksum=file_checksum(ref.path),
+        size_bytes=ref.size_bytes, fingerprint=fp, checksum=file_checksum(ref.path),
         signature=ref.signature,
     )
 

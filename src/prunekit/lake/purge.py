@@ -103,6 +103,9 @@ def files_bytes(path: Path) -> int:
 def _purge_refusal(root: Path, e: Entry, data: Path) -> str | None:
     if not e.info.get("verified"):
         return "its recipe was never verified"
+    if e.info.get("format") == "delta":
+        from prunekit.lake.delta import PURGE_REFUSAL   # a rebuild would lose the table's history
+        return PURGE_REFUSAL
     try:
         recipe = Recipe.load(entry_dir(root, e.name))
         rebuilt = rebuild(recipe, root=root)  # refuses a gone or changed parent

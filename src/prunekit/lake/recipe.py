@@ -10,9 +10,15 @@ files.
 Exactness is bitwise (``exact``): a child row is only ever mapped to a parent row holding exactly
 its bits (``row_matching``), and a child whose ``-0.0`` (or NaN payload) occurs nowhere
 bit-identical in the parent gets no recipe (a ``RecipeError`` naming the row) — it is refused for
-deletion rather than restored approximately.
+deletion rather than restored approximately. The scan's relaxed value semantics carry over only
+where they are exact: the parent's column is cast to the child's type (an int64 3 becomes the
+child's float64 3.0; a date becomes the child's ``"2020-01-31"`` text) and must cast back to the
+same bits; a NaN never stands for a NULL. The child's **row-index columns** (``semantics.index_columns``),
+which the scan leaves out of comparison, are not looked up in the parent at all: the recipe stores
+them (as ``stored`` columns of ``positions.parquet``), so the restore gives the child its own index.
 
-On disk a recipe is a folder: ``positions.parquet`` (one int64 column ``position``) and
+On disk a recipe is a folder: ``positions.parquet`` (one int64 column ``position``, plus the stored
+index columns ``s0, s1, …`` if any) and
 ``recipe.json`` (metadata, including the sha256 of ``positions.parquet``), both written atomically,
 the JSON last so that a readable ``recipe.json`` always describes a complete positions file.
 A recipe stays in the lake after its table's trash copy is purged, so it is written compactly:
@@ -48,10 +54,12 @@ from prunekit.lake.jsonfile import read_json, utc_timestamp
 from prunekit.lake.model import normalise_name
 from prunekit.lake.params import SEMANTICS_PARAM
 from prunekit.lake.row_matching import match_positions
+from prunekit.lake.semantics import index_columns
 from prunekit.lake.table_layout import describe_layout, pick_csv_style
 
 RECIPE_FORMAT = "prunekit-lake-recipe"
 RECIPE_VERSION = 1
+RECIPE_VERSION_STORED = 2   # a recipe with stored (index) columns: older readers must refuse it
 RECIPE_JSON = "recipe.json"
 POSITIONS_PARQUET = "positions.parquet"
 
@@ -72,14 +80,21 @@ def _schema_from_text(text: str) -> pa.Schema:
     return pa.ipc.read_schema(pa.py_buffer(raw))
 
 
-def _positions_bytes(positions: np.ndarray) -> bytes:
+def _positions_bytes(positions: np.ndarray, stored: pa.Table | None = None) -> bytes:
     """``positions.parquet`` as written: one int64 column, delta-encoded and zstd-compressed (a run
-    of consecutive positions costs almost nothing); no statistics, no stored Arrow schema."""
+    of consecutive positions costs almost nothing), then the stored columns (integers delta-encoded
+    too: a row index costs almost nothing); no statistics, no stored Arrow schema."""
     import pyarrow.parquet as pq
 
+    cols = {"position": pa.array(positions, pa.int64())}
+    enc = {"position": "DELTA_BINARY_PACKED"}
+    for name in (stored.column_names if stored is not None else []):
+        cols[name] = tableio.plain_array(stored.column(name))
+        if pa.types.is_integer(cols[name].type):
+            enc[name] = "DELTA_BINARY_PACKED"
     sink = pa.BufferOutputStream()
-    pq.write_table(pa.table({"position": pa.array(positions, pa.int64())}), sink, compression="zstd",
-                   use_dictionary=False, column_encoding={"position": "DELTA_BINARY_PACKED"},
+    pq.write_table(pa.table(cols), sink, compression="zstd",
+                   use_dictionary=False, column_encoding=enc,
                    write_statistics=False, store_schema=False)
     return sink.getvalue().to_pybytes()
 
@@ -111,10 +126,12 @@ def resolve(side: dict[str, Any], root: str | Path | None = None) -> Path:
 
 @dataclass
 class Recipe:
-    """Metadata (JSON-able dict) + ``positions`` (int64, one per child row, parent row numbers)."""
+    """Metadata (JSON-able dict) + ``positions`` (int64, one per child row, parent row numbers) +
+    ``stored``: the child's own columns kept in the recipe (its row-index columns), or None."""
 
     meta: dict[str, Any]
     positions: np.ndarray
+    stored: pa.Table | None = None
 
     @property
     def child(self) -> dict[str, Any]:
@@ -131,7 +148,7 @@ class Recipe:
     def files(self) -> dict[str, bytes]:
         """The bytes ``save`` writes, file name → content (the metadata then records the positions'
         sha256). Deterministic for a given recipe: the plan counts them as the recipe's size."""
-        pos = _positions_bytes(self.positions)
+        pos = _positions_bytes(self.positions, self.stored)
         meta = dict(self.meta)
         meta["positions"] = dict(meta.get("positions", {}), file=POSITIONS_PARQUET,
                                  sha256=hashlib.sha256(pos).hexdigest())
@@ -163,15 +180,19 @@ class Recipe:
         folder = Path(folder)
         jp = folder / RECIPE_JSON
         meta = read_json(jp, "recipe", missing=f"{folder}: no {RECIPE_JSON}", error=RecipeError)
-        if meta.get("format") != RECIPE_FORMAT or meta.get("version") != RECIPE_VERSION:
-            raise RecipeError(f"{jp}: not a prunekit recipe version {RECIPE_VERSION}")
+        if meta.get("format") != RECIPE_FORMAT or meta.get("version") not in (RECIPE_VERSION,
+                                                                              RECIPE_VERSION_STORED):
+            raise RecipeError(f"{jp}: not a prunekit recipe version {RECIPE_VERSION} or {RECIPE_VERSION_STORED}")
         pp = folder / meta["positions"]["file"]
         if not pp.exists():
             raise RecipeError(f"{folder}: positions file {pp.name} is missing")
         if _sha256_file(pp) != meta["positions"]["sha256"]:
             raise RecipeError(f"{pp}: does not match the checksum in {RECIPE_JSON} (damaged or edited)")
-        pos = pq.read_table(pp).column("position").to_numpy().astype(np.int64, copy=False)
-        return cls(meta=meta, positions=pos)
+        t = pq.read_table(pp)
+        pos = t.column("position").to_numpy().astype(np.int64, copy=False)
+        names = [m["stored"] for m in meta.get("column_map", []) if "stored" in m]
+        stored = t.select(names) if names else None
+        return cls(meta=meta, positions=pos, stored=stored)
 
 
 def _distinct(pos: np.ndarray) -> int:
@@ -210,7 +231,8 @@ def build_recipe(child_path: str | Path, parent_path: str | Path, *,
                  child_checksum: str | None = None, parent_checksum: str | None = None) -> Recipe:
     """The recipe reproducing the child from the parent, or ``RecipeError`` naming why not.
 
-    The child's columns are matched to the parent's by normalised name. Tables and checksums may
+    The child's columns are matched to the parent's by normalised name, except its row-index
+    columns (``semantics.index_columns``), which the recipe stores. Tables and checksums may
     be passed when the caller has them already (the caller vouches they belong together);
     otherwise the checksum is taken *before* reading, so a file changed during the read shows up
     as a checksum mismatch later rather than as a silently wrong recipe.
@@ -227,19 +249,28 @@ def build_recipe(child_path: str | Path, parent_path: str | Path, *,
     parent_t = parent_table if parent_table is not None else tableio.read_table(parent_path, parent_format)
 
     by_norm = {normalise_name(n): n for n in parent_t.column_names}
-    mapping = []
+    index = set(index_columns(child_t))
+    mapping, stored = [], {}
     for name in child_t.column_names:
+        if name in index:
+            stored[f"s{len(stored)}"] = name
+            mapping.append((name, None))
+            continue
         pn = by_norm.get(normalise_name(name))
         if pn is None:
             raise RecipeError(f"{child_name}: column {name!r} has no counterpart in {parent_name}")
         mapping.append((name, pn))
+    data = [(c, pn) for c, pn in mapping if pn is not None]
+    if not data:
+        raise RecipeError(f"{child_name}: only row-index columns, nothing to find in {parent_name}")
     view_cols, candidate = [], np.ones(parent_t.num_rows, dtype=bool)
-    for (_, pname), field in zip(mapping, child_t.schema):
-        col, ok = _cast_parent(parent_t.column(pname), field.type)
+    for name, pname in data:
+        col, ok = _cast_parent(parent_t.column(pname), child_t.schema.field(name).type)
         view_cols.append(col)
         candidate &= ok
-    plain_child = pa.table([tableio.plain_array(c) for c in child_t.columns], names=child_t.column_names)
-    view = pa.table(view_cols, names=child_t.column_names)
+    names = [c for c, _ in data]
+    plain_child = pa.table([tableio.plain_array(child_t.column(c)) for c in names], names=names)
+    view = pa.table(view_cols, names=names)
     pos, unmatched = match_positions(plain_child, view, candidate, semantics)
     if unmatched:
         r = unmatched[0]
@@ -278,9 +309,15 @@ def build_recipe(child_path: str | Path, parent_path: str | Path, *,
             "fingerprint": tableio.fingerprint(parent_t),
             "rows": parent_t.num_rows,
         },
-        "column_map": [{"child": c, "parent": p} for c, p in mapping],
+        "column_map": [{"child": c, "parent": p} if p is not None else
+                       {"child": c, "stored": next(k for k, v in stored.items() if v == c)}
+                       for c, p in mapping],
         "positions": {"rows": int(len(pos)), "distinct": _distinct(pos)},
     }
+    if stored:
+        meta["version"] = RECIPE_VERSION_STORED
+        keep = pa.table([tableio.plain_array(child_t.column(c)) for c in stored.values()], names=list(stored))
+        return Recipe(meta=meta, positions=pos, stored=keep)
     return Recipe(meta=meta, positions=pos)
 
 
@@ -296,7 +333,7 @@ def rebuild(recipe: Recipe, *, root: str | Path | None = None, parent_table: pa.
     child = recipe.child
     ppath = resolve(parent, root)
     if parent_table is None:
-        if not ppath.exists():
+        if not tableio.table_exists(ppath):   # a file or folder, or an Iceberg catalog entry
             raise RecipeError(f"cannot rebuild {child['name']}: its parent {parent['name']} is gone ({ppath})")
         if check_parent:
             now = tableio.file_checksum(ppath)
@@ -316,11 +353,19 @@ def rebuild(recipe: Recipe, *, root: str | Path | None = None, parent_table: pa.
     arrays = []
     idx = pa.array(pos, pa.int64())
     for m, field in zip(recipe.meta["column_map"], schema):
-        if m["parent"] not in parent_table.column_names:
+        if "stored" in m:
+            if recipe.stored is None or m["stored"] not in recipe.stored.column_names:
+                raise RecipeError(f"recipe of {child['name']}: stored column {m['stored']!r} is missing")
+            col = tableio.plain_array(recipe.stored.column(m["stored"]))
+        elif m["parent"] not in parent_table.column_names:
             raise RecipeError(f"recipe of {child['name']}: parent column {m['parent']!r} is missing")
-        col = tableio.plain_array(parent_table.column(m["parent"])).take(idx)
+        else:
+            col = tableio.plain_array(parent_table.column(m["parent"])).take(idx)
         try:
-            col = col.cast(field.type, safe=True)
+            try:
+                col = col.cast(field.type, safe=True)
+            except pa.ArrowInvalid:   # e.g. int64 2**60 → float64: exact, but not "safe"; the digest decides
+                col = col.cast(field.type, safe=False)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise RecipeError(f"recipe of {child['name']}: column {field.name!r} does not cast back "
                               f"to {field.type}: {exc}") from exc

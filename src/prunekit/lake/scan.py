@@ -10,63 +10,45 @@ time; the ``catalog`` row counts *tables* (found / usable). The ``schema`` row's
 number of ordered pairs an all-pairs method would have to look at (n·(n−1)); the inverted index
 never enumerates them.
 
-Sampling and verification walk the parents once each, in ascending size, so every parent is read
-and aggregated once for all its children, and a pair implied by already-proven pairs
+Sampling and verification (``content``) walk the parents once each, in ascending size, so every
+parent is read and aggregated once for all its children, and a pair implied by already-proven pairs
 (``child ⊆ X ⊆ parent``) is not queried again (it becomes a ``derived`` edge: proven, by
 transitivity of exact verifications, but not compared row by row itself).
+
+Re-scans: the profile cache (``catalog``) and the scan cache (``scan_cache``: sample hashes, parent
+hash sets, sample and exact answers per pair, keyed by the tables' contents) make a re-scan of an
+unchanged lake read no table; ``ScanResult.reads`` counts the tables read and reused.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from prunekit._progress import progress
 from prunekit.errors import ConfigError, InputError
 from prunekit.lake.catalog import Catalog, check_root, scan_catalog
-from prunekit.lake.closure import ContainmentSet, duplicate_groups, transitive_closure
+from prunekit.lake.closure import duplicate_groups, transitive_closure
+from prunekit.lake.content import Trace, content_stages
 from prunekit.lake.links import visible_inside
-from prunekit.lake.model import Edge, ScanResult, Skipped, StageReport, TableProfile
-from prunekit.lake.params import ENGINE, MIN_COLUMNS, SAMPLE_ROWS, SEED, SEMANTICS_PARAM, WORKERS
+from prunekit.lake.model import Edge, ScanResult, Skipped, StageReport
+from prunekit.lake.params import (ENGINE, INDEX_COLUMNS, MIN_COLUMNS, NUMBERS, SAMPLE_ROWS, SEED,
+                                  SEMANTICS_PARAM, WORKERS)
+from prunekit.lake.scan_cache import ScanCache, content_key, scan_cache_dir
 from prunekit.lake.schema_graph import schema_candidates
+from prunekit.lake.semantics import compared_profiles
 from prunekit.lake.stats import stats_prune
 from prunekit.lake.trash import Echo, recover_if_interrupted
-from prunekit.lake.verify import (
-    TableStore,
-    canonical,
-    column_set,
-    projection_hashes,
-    sample_indices,
-    sample_missing,
-)
-
-Pair = tuple[str, str]
-
-
-@dataclass
-class Trace:
-    """What happened to every candidate pair (for tests, reports and debugging)."""
-
-    schema: list[Pair] = field(default_factory=list)
-    stats_dropped: dict[Pair, str] = field(default_factory=dict)
-    stats: list[Pair] = field(default_factory=list)
-    sample_dropped: dict[Pair, int] = field(default_factory=dict)   # sampled rows missing
-    sample: list[Pair] = field(default_factory=list)                # survivors, incl. implied
-    verified: dict[Pair, bool] = field(default_factory=dict)        # exact answers
-    implied: set[Pair] = field(default_factory=set)                 # proven by transitivity
-    closure_added: set[Pair] = field(default_factory=set)
-    unreadable: dict[str, str] = field(default_factory=dict)
 
 
 def _check_options(semantics: str, sample_rows: int, min_columns: int, seed: int, engine: str,
-                   verifier=None, workers: int | None = None) -> None:
+                   verifier=None, workers: int | None = None, index_columns: str = INDEX_COLUMNS.default,
+                   numbers: str = NUMBERS.default) -> None:
     """Every option checked against its declaration (``lake.params``), before any work; ``engine``
     only when no ``verifier`` is given (the scan makes its own)."""
     SEMANTICS_PARAM.check(semantics)
+    INDEX_COLUMNS.check(index_columns)
+    NUMBERS.check(numbers)
     SAMPLE_ROWS.check(sample_rows)
     MIN_COLUMNS.check(min_columns)
     SEED.check(seed)
@@ -79,20 +61,27 @@ def find_containment(catalog: Catalog, *, semantics: str = SEMANTICS_PARAM.defau
                      engine: str = ENGINE.default, sample_rows: int = SAMPLE_ROWS.default,
                      seed: int = SEED.default, min_columns: int = MIN_COLUMNS.default,
                      skip_implied: bool = True, verifier=None, memory_bytes: int = 1 << 30,
-                     show_progress: bool | None = None) -> tuple[ScanResult, Trace]:
-    """Run stages 1–3 and the closure on an already profiled lake.
+                     show_progress: bool | None = None,
+                     scan_cache: ScanCache | bool | None = None, index_columns: str = INDEX_COLUMNS.default,
+                     numbers: str = NUMBERS.default) -> tuple[ScanResult, Trace]:
+    """Run stages 1–3 and the closure on an already profiled lake, comparing its profiles as
+    ``semantics.compared_profiles`` gives them (``index_columns``, ``numbers``).
 
     ``verifier``: an engine object (``backends.Verifier``: ``open_parent``/``contains``/
     ``close_parent``, optionally ``contains_many``); default: a new engine of kind ``engine``,
     closed at the end. ``skip_implied=False`` compares every surviving pair row by row (slower;
     the edge set is the same, no edge is ``derived``). Tables that became unreadable since they
-    were profiled are moved from the profiles to ``skipped``.
+    were profiled are moved from the profiles to ``skipped``. ``scan_cache``: what earlier scans
+    computed (``scan_cache.ScanCache``); default (None/True): the one next to the catalogue's
+    profile cache, none when the catalogue had none; False: none.
     """
-    _check_options(semantics, sample_rows, min_columns, seed, engine, verifier)
-    profiles = catalog.profiles
+    _check_options(semantics, sample_rows, min_columns, seed, engine, verifier,
+                   index_columns=index_columns, numbers=numbers)
+    values = {"index_columns": index_columns, "numbers": numbers}
+    profiles = compared_profiles(catalog.profiles, **values)
     trace = Trace()
     stages: list[StageReport] = []
-    n = len(profiles)
+    n = len(catalog.profiles)
     found = n + sum(s.kind != "link" for s in catalog.skipped)   # tables: links are not tables
     stages.append(StageReport("catalog", found, n, catalog.seconds))
 
@@ -105,16 +94,28 @@ def find_containment(catalog: Catalog, *, semantics: str = SEMANTICS_PARAM.defau
                                                    min_columns=min_columns)
     stages.append(StageReport("statistics", len(trace.schema), len(trace.stats), time.perf_counter() - t))
 
+    if not isinstance(scan_cache, ScanCache):
+        use = scan_cache is not False and catalog.cache_path is not None
+        folder = scan_cache_dir(catalog.cache_path) if use else None
+        if folder is not None and values != {"index_columns": INDEX_COLUMNS.default, "numbers": NUMBERS.default}:
+            folder = folder.with_name(f"{folder.name}-{index_columns}-{numbers}")   # other answers
+        scan_cache = ScanCache(folder)
     own_verifier = verifier is None
     if own_verifier:
         from prunekit.lake.backends import get_verifier
         verifier = get_verifier(engine)
     try:
-        proven, sample_s, verify_s = _content_stages(profiles, trace, semantics, sample_rows, seed,
-                                                     skip_implied, verifier, memory_bytes, show_progress)
+        proven, sample_s, verify_s = content_stages(profiles, trace, semantics, sample_rows, seed,
+                                                     skip_implied, verifier, memory_bytes, show_progress,
+                                                     scan_cache)
     finally:
         if own_verifier:
             verifier.close()
+    trace.cache_hits = scan_cache.hits
+    try:
+        scan_cache.save({content_key(p) for p in profiles.values()})
+    except (OSError, InputError) as exc:
+        trace.notes.append(f"scan cache not written ({scan_cache.folder}): {exc}")
     stages.append(StageReport("sample", len(trace.stats), len(trace.sample), sample_s))
     stages.append(StageReport("verify", len(trace.sample), len(proven.pairs()), verify_s))
 
@@ -133,111 +134,17 @@ def find_containment(catalog: Catalog, *, semantics: str = SEMANTICS_PARAM.defau
     stages.append(StageReport("closure", len(pairs), len(closed), time.perf_counter() - t))
 
     skipped = list(catalog.skipped) + [Skipped(profiles[k].path, v) for k, v in trace.unreadable.items()]
-    usable = {k: v for k, v in profiles.items() if k not in trace.unreadable}
+    usable = {k: v for k, v in catalog.profiles.items() if k not in trace.unreadable}
+    read = set(getattr(catalog, "profiled", ())) | trace.read
+    reads = {"tables": len(usable), "read": sum(x in read for x in usable),
+             "profiled": len(getattr(catalog, "profiled", ())), "read_for_content": len(trace.read),
+             "moved": len(getattr(catalog, "moved", ())), "cache_hits": trace.cache_hits}
+    reads["reused"] = reads["tables"] - reads["read"]
     result = ScanResult(root=catalog.root, semantics=semantics, engine=getattr(verifier, "name", engine),
                         profiles=usable, edges=edges, duplicate_groups=groups,
-                        stages=stages, skipped=skipped, aliases=list(catalog.aliases))
+                        stages=stages, skipped=skipped, aliases=list(catalog.aliases), reads=reads,
+                        values=values)
     return result, trace
-
-
-def _content_stages(profiles: dict[str, TableProfile], trace: Trace, semantics: str, k: int,
-                    seed: int, skip_implied: bool, verifier, memory_bytes: int,
-                    show_progress: bool | None) -> tuple[ContainmentSet, float, float]:
-    by_parent: dict[str, list[str]] = defaultdict(list)
-    for p, c in trace.stats:
-        by_parent[p].append(c)
-    # Small parents first: their containments are proven before the bigger parents that could
-    # use them through transitivity; ties broken by name so runs are reproducible.
-    order = sorted(by_parent, key=lambda x: (profiles[x].rows, profiles[x].size_bytes, x))
-    store = TableStore(profiles, budget_bytes=memory_bytes)
-    proven = ContainmentSet()
-    sample_hashes: dict[str, np.ndarray] = {}
-    bad_tables: dict[str, str] = {}
-    sample_s = verify_s = 0.0
-
-    def load(name: str):
-        if name in bad_tables:
-            return None
-        try:
-            return store.get(name)
-        except InputError as exc:   # changed or vanished since it was profiled
-            bad_tables[name] = f"unreadable during verification: {exc}"
-            return None
-
-    with progress(len(order), "verifying parents", show_progress) as advance:
-        for parent in order:
-            t0 = time.perf_counter()
-            pprof = profiles[parent]
-            # Largest children first: once a big child is proven, smaller ones inside it are implied.
-            children = sorted(by_parent[parent], key=lambda c: (-profiles[c].rows, c))
-            ptab = load(parent)
-            survivors: dict[tuple[str, ...], list[str]] = defaultdict(list)
-            phash: dict[tuple[str, ...], np.ndarray] = {}
-            for child in children:
-                if skip_implied and proven.implied(parent, child):
-                    proven.add(parent, child)
-                    trace.implied.add((parent, child))
-                    trace.sample.append((parent, child))
-                    continue
-                if ptab is None:
-                    continue
-                ctab = load(child)
-                if ctab is None:
-                    continue
-                cs = column_set(profiles[child])
-                if cs not in phash:
-                    phash[cs] = np.unique(projection_hashes(ptab, pprof, cs))
-                if child not in sample_hashes:
-                    idx = sample_indices(child, profiles[child].rows, k, seed)
-                    sample_hashes[child] = projection_hashes(ctab, profiles[child], cs, idx)
-                missing = sample_missing(sample_hashes[child], phash[cs])
-                if missing:
-                    trace.sample_dropped[(parent, child)] = missing
-                    continue
-                trace.sample.append((parent, child))
-                survivors[cs].append(child)
-            phash.clear()
-            t1 = time.perf_counter()
-            sample_s += t1 - t0
-            for cs, kids in survivors.items():
-                todo = []
-                for child in kids:
-                    if skip_implied and proven.implied(parent, child):
-                        proven.add(parent, child)
-                        trace.implied.add((parent, child))
-                    else:
-                        todo.append(child)
-                if not todo:
-                    continue
-                pcan = canonical(ptab, pprof, cs)
-                verifier.open_parent(pcan)
-                try:
-                    if hasattr(verifier, "contains_many"):
-                        # Engines where one query costs more than the work (Spark): one batch per
-                        # parent and column set; implied pairs were filtered just above.
-                        answers = verifier.contains_many(
-                            [(c, canonical(load(c), profiles[c], cs)) for c in todo], semantics)
-                        for child in todo:
-                            trace.verified[(parent, child)] = answers[child]
-                            if answers[child]:
-                                proven.add(parent, child)
-                        continue
-                    for child in todo:
-                        if skip_implied and proven.implied(parent, child):
-                            proven.add(parent, child)
-                            trace.implied.add((parent, child))
-                            continue
-                        ccan = canonical(load(child), profiles[child], cs)
-                        ok = verifier.contains(ccan, semantics)
-                        trace.verified[(parent, child)] = ok
-                        if ok:
-                            proven.add(parent, child)
-                finally:
-                    verifier.close_parent()
-            verify_s += time.perf_counter() - t1
-            advance(1)
-    trace.unreadable.update(bad_tables)
-    return proven, sample_s, verify_s
 
 
 def scan_traced(root: str | Path, *, semantics: str = SEMANTICS_PARAM.default,
@@ -245,9 +152,12 @@ def scan_traced(root: str | Path, *, semantics: str = SEMANTICS_PARAM.default,
                 sample_rows: int = SAMPLE_ROWS.default, seed: int = SEED.default,
                 min_columns: int = MIN_COLUMNS.default, skip_implied: bool = True,
                 workers: int | None = None, verifier=None, memory_bytes: int = 1 << 30,
-                show_progress: bool | None = None, echo: Echo | None = None) -> tuple[ScanResult, Trace]:
+                show_progress: bool | None = None, echo: Echo | None = None,
+                index_columns: str = INDEX_COLUMNS.default,
+                numbers: str = NUMBERS.default) -> tuple[ScanResult, Trace]:
     """``scan`` that also returns the per-pair ``Trace``."""
-    _check_options(semantics, sample_rows, min_columns, seed, engine, verifier, workers)
+    _check_options(semantics, sample_rows, min_columns, seed, engine, verifier, workers,
+                   index_columns=index_columns, numbers=numbers)
     check_root(root)
     # An interrupted apply/restore/purge leaves half-moved tables: finish or roll them back first,
     # so the scan sees every table where it belongs.
@@ -260,7 +170,8 @@ def scan_traced(root: str | Path, *, semantics: str = SEMANTICS_PARAM.default,
         catalog = scan_catalog(root, cache=cache, workers=workers, show_progress=show_progress)
         return find_containment(catalog, semantics=semantics, engine=engine, sample_rows=sample_rows,
                                 seed=seed, min_columns=min_columns, skip_implied=skip_implied,
-                                verifier=verifier, memory_bytes=memory_bytes, show_progress=show_progress)
+                                verifier=verifier, memory_bytes=memory_bytes, show_progress=show_progress,
+                                index_columns=index_columns, numbers=numbers)
     finally:
         if own_verifier:
             verifier.close()
@@ -271,10 +182,12 @@ def scan(root: str | Path, **options) -> ScanResult:
 
     Options: ``semantics`` ("bag": multiplicities must fit, like ``EXCEPT ALL``; or "set"),
     ``engine`` ("duckdb" or "spark"), ``cache`` (profile cache: default ``root/.prunekit``; a
-    path; or False), ``sample_rows`` (k, default 691), ``seed``, ``min_columns`` (narrow children:
-    see ``schema_graph``; default 2), ``skip_implied``, ``workers``, ``show_progress``, ``echo``
-    (gets a line per table an interrupted lake command left and the scan recovered first, under
-    the lake's lock).
+    path; or False; the scan cache lives next to it, ``scan_cache``), ``sample_rows`` (k, default
+    691), ``seed``, ``min_columns`` (narrow children: see ``schema_graph``; default 2),
+    ``skip_implied``, ``workers``, ``show_progress``, ``echo`` (gets a line per table an
+    interrupted lake command left and the scan recovered first, under the lake's lock),
+    ``index_columns`` ("ignore" or "compare") and ``numbers`` ("value" or "type"):
+    the value semantics (``semantics``; docs/LAKE.md, "Value semantics").
     """
     return scan_traced(root, **options)[0]
 
@@ -283,11 +196,13 @@ def scan_to_folder(root: str | Path, out: str | Path, *, engine: str = ENGINE.de
                    semantics: str = SEMANTICS_PARAM.default, cache: str | Path | bool | None = None,
                    sample_rows: int = SAMPLE_ROWS.default, min_columns: int = MIN_COLUMNS.default,
                    seed: int = SEED.default, graph: bool = True, show_progress: bool | None = None,
-                   echo: Echo | None = None) -> tuple[ScanResult, dict[str, Path]]:
+                   echo: Echo | None = None, index_columns: str = INDEX_COLUMNS.default,
+                   numbers: str = NUMBERS.default) -> tuple[ScanResult, dict[str, Path]]:
     """The ``prunekit lake scan`` command: ``scan`` (an interrupted lake command recovered first)
     and ``write_outputs`` into ``out``; returns the result and the paths written. Every option is
     checked before the lake is touched."""
-    _check_options(semantics, sample_rows, min_columns, seed, engine)
+    _check_options(semantics, sample_rows, min_columns, seed, engine, index_columns=index_columns,
+                   numbers=numbers)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
@@ -296,7 +211,8 @@ def scan_to_folder(root: str | Path, out: str | Path, *, engine: str = ENGINE.de
                           "and the next scan would read its containment.parquet as a table; choose a "
                           "folder outside the lake (or a hidden one in it)")
     result, _ = scan_traced(root, semantics=semantics, engine=engine, cache=cache, sample_rows=sample_rows,
-                            min_columns=min_columns, seed=seed, show_progress=show_progress, echo=echo)
+                            min_columns=min_columns, seed=seed, show_progress=show_progress, echo=echo,
+                            index_columns=index_columns, numbers=numbers)
     return result, write_outputs(result, out, graph=graph)
 
 

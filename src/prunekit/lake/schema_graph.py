@@ -3,7 +3,10 @@
 A candidate pair ``(parent, child)`` means ``schema(child) ⊆ schema(parent)``: every column of the
 child (normalised name, normalised type; see ``model.normalise_name``/``normalise_type``) is a
 column of the parent, and ``parent != child``. Order of columns and letter case do not matter;
-``int32`` matches ``int64`` and ``string`` matches ``large_string``.
+``int32`` matches ``int64`` and ``string`` matches ``large_string``. The scan passes the *compared*
+profiles (``semantics.compared_profiles``): types are families (every number is ``number`` unless
+``numbers="type"``), index columns are left out. A column of the Arrow null type (all null: a CSV
+column of empty fields) fits a same-named column of any type, both ways.
 
 The index maps each column signature ``(name, type)`` to the set of tables that have it; the
 candidate parents of a child are the intersection of the posting lists of its columns, taken
@@ -32,6 +35,11 @@ def column_signatures(profile: TableProfile) -> frozenset[tuple[str, str]]:
     return frozenset((c.name, c.type) for c in profile.columns)
 
 
+def _fits(child: frozenset, parent: dict[str, str]) -> bool:
+    """Every child column is a parent column of the same type, or one of the two is of null type."""
+    return all(n in parent and (parent[n] == t or "null" in (t, parent[n])) for n, t in child)
+
+
 def _bitset(ids: set[int]) -> int:
     """The integer with bits ``ids`` set."""
     import numpy as np
@@ -55,13 +63,21 @@ def schema_candidates(profiles: dict[str, TableProfile], *, min_columns: int = M
     n = len(names)
     members: dict[tuple[str, str], set[int]] = defaultdict(set)
     schema_members: dict[frozenset, set[int]] = defaultdict(set)
-    sigs = []
+    by_name: dict[str, set[int]] = defaultdict(set)       # any type: posting of a null-typed child column
+    sigs, types = [], []
     for i, name in enumerate(names):
         s = column_signatures(profiles[name])
         sigs.append(s)
+        types.append(dict(s))
         schema_members[s].add(i)
         for sig in s:
             members[sig].add(i)
+            by_name[sig[0]].add(i)
+    for (cname, t), ids in list(members.items()):       # null-typed parent columns fit every type
+        if t != "null":
+            members[(cname, t)] = ids | members.get((cname, "null"), set())
+    for (cname, t) in [k for k in members if k[1] == "null"]:
+        members[(cname, t)] = by_name[cname]
     small = max(64, n // 64)
     bitsets: dict[tuple[str, str], int] = {}   # built on first use, for long lists only
     nbytes = 8 * ((n + 63) // 64)
@@ -79,7 +95,7 @@ def schema_candidates(profiles: dict[str, TableProfile], *, min_columns: int = M
                     if len(cand) <= 1:
                         break
                 cand.discard(i)
-                found = [j for j in cand if s <= sigs[j]]   # re-check after an early stop
+                found = [j for j in cand if _fits(s, types[j])]   # re-check after an early stop
             else:
                 mask = -1
                 for sig in order:

@@ -2,17 +2,24 @@
 
 The canonical order of a table is the order a person sees: a Parquet file's rows in file order; a
 folder of Parquet parts as its ``*.parquet`` files sorted by relative path, concatenated; a CSV
-file's rows in file order. Every stage (profiles, verification, recipes, restores) reads through
-``read_table`` so "row 17" means the same row everywhere.
+file's rows in file order; a Hive-partitioned folder, a Delta table and an Iceberg table by the
+rules of ``formats``, ``delta`` and ``iceberg`` (data files sorted by path, rows in file order).
+Every stage (profiles, verification, recipes, restores) reads through ``read_table`` so "row 17"
+means the same row everywhere.
 
-CSV files are parsed by ``pyarrow.csv`` with its default type inference (integers → int64, decimals →
-double, ISO dates/timestamps → date/timestamp, ``true``/``false`` → bool, everything else string)
-and its default null markers (empty field, ``NA``, ``NULL``, ``NaN``, ``null``, ``nan``, ``N/A``, …).
-That parse *is* the table's content as far as prunekit is concerned.
+CSV files are parsed by ``pyarrow.csv`` with one inference, ``CSV_CONVERT``: its default types
+(integers → int64, decimals → double, ISO dates/times/timestamps → date32/time32/timestamp,
+``true``/``false`` → bool, everything else string) and its default null markers (empty field, ``NA``,
+``NULL``, ``NaN``, ``null``, ``nan``, ``N/A``, …), which hold for **every** type: an unquoted empty
+field or ``NA`` is NULL in a string column too. A quoted field is always a value (``""`` is the empty
+string, ``"NA"`` the text NA), as writers that tell the two apart (pyarrow, R, DuckDB, polars, Spark)
+write them. That parse *is* the table's content as far as prunekit is concerned.
 
-Row hashes are null-safe and value-based: integer widths and float widths hash alike when the
-values are equal, ``-0.0`` hashes as ``0.0``, every NaN hashes alike, NULL differs from every value.
-They are for fingerprints and sampling; exact verification always compares the values themselves.
+Row hashes here are *type-exact*: integer widths hash alike, float widths hash alike, ``-0.0`` hashes
+as ``0.0``, every NaN hashes alike, NULL differs from every value — but an int never hashes like a
+float. They identify a table's content in recipes (``fingerprint``) and group candidate rows in
+``row_matching``; the scan's sample and profile fingerprints use ``semantics.value_row_hashes``, which
+follow the lake's value semantics (3 = 3.0, NaN = NULL).
 
 Algorithm and parameters: docs/ALGORITHMS.md §4.1.
 """
@@ -27,18 +34,40 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from prunekit.errors import InputError
+from prunekit.lake import formats, objectstore
 from prunekit.lake.model import normalise_name, normalise_type
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 _NULL_HASH = np.uint64(0x9E3779B97F4A7C15)
 
 
+def _csv_convert():
+    import pyarrow.csv as pacsv
+
+    return pacsv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False)
+
+
+#: how every CSV file is parsed (module docstring): pyarrow's inference and null markers, for
+#: strings too, quoted fields never null
+CSV_CONVERT = _csv_convert()
+
+
 def table_files(path: str | Path) -> list[Path]:
-    """The files holding a table: the file itself, or the sorted ``*.parquet`` parts of a folder."""
-    p = Path(path)
+    """The files holding a table: the file itself, the sorted ``*.parquet`` parts of a folder, the
+    data parts of a Hive-partitioned folder, every file of a Delta table (``formats``); on an object
+    store, ``objectstore.RemoteFile``s."""
+    p = formats.as_path(path)
+    if formats.is_iceberg_ref(p):
+        raise InputError(f"{p}: an Iceberg table has no files in the lake (its catalog holds it)")
     if p.is_dir():
-        parts = sorted((f for f in p.rglob("*.parquet") if f.is_file()),
-                       key=lambda f: f.relative_to(p).as_posix())
+        special = formats.folder_files(p)
+        if special is not None:
+            if not special:
+                raise InputError(f"{p}: folder holds no table files")
+            return special
+        found = [f for f in objectstore.walk_files(p) if f.name.endswith(".parquet")] \
+            if isinstance(p, objectstore.RemoteFile) else (f for f in p.rglob("*.parquet") if f.is_file())
+        parts = sorted(found, key=lambda f: f.relative_to(p).as_posix())
         if not parts:
             raise InputError(f"{p}: folder holds no .parquet files")
         return parts
@@ -55,11 +84,14 @@ def read_table(path: str | Path, fmt: str | None = None) -> pa.Table:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    p = Path(path)
-    fmt = fmt or ("csv" if p.suffix.lower() == ".csv" else "parquet")
+    p = formats.as_path(path)
+    fmt = fmt or formats.detect(p)
     try:
-        if fmt == "csv":
-            table = pacsv.read_csv(p)
+        if fmt in (formats.HIVE, formats.DELTA, formats.ICEBERG):
+            table = _read_format(p, fmt)
+        elif fmt == "csv":
+            source = p.open_input() if isinstance(p, objectstore.RemoteFile) else p
+            table = pacsv.read_csv(source, convert_options=CSV_CONVERT)
         elif fmt == "parquet":
             files = table_files(p)
             pieces = []
@@ -75,7 +107,7 @@ def read_table(path: str | Path, fmt: str | None = None) -> pa.Table:
                         raise InputError(f"{p}: part {f.name} has a different schema from {files[0].name}")
                 table = pa.concat_tables(pieces)
         else:
-            raise InputError(f"{p}: unknown table format {fmt!r} (expected parquet or csv)")
+            raise InputError(f"{p}: unknown table format {fmt!r} (expected parquet, csv, hive, delta or iceberg)")
     except InputError:
         raise
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError) as exc:
@@ -89,14 +121,37 @@ def read_table(path: str | Path, fmt: str | None = None) -> pa.Table:
     return table
 
 
+def _read_format(p: Path, fmt: str) -> pa.Table:
+    """A Hive-partitioned folder, a Delta table or an Iceberg table (``formats``, ``delta``, ``iceberg``)."""
+    if fmt == formats.HIVE:
+        return formats.read_hive(p, read_table)
+    if fmt == formats.DELTA:
+        from prunekit.lake import delta
+        return delta.read_delta(p)
+    from prunekit.lake import iceberg
+    return iceberg.read_iceberg(p)
+
+
+def table_exists(path: str | Path) -> bool:
+    """Whether the table is there: its file or folder, or its Iceberg catalog entry."""
+    if formats.is_iceberg_ref(path):
+        from prunekit.lake import iceberg
+        return iceberg.exists(path)
+    return formats.as_path(path).exists()
+
+
 def file_checksum(path: str | Path) -> str:
-    """sha256 over the bytes of every file of the table (parts in canonical order, with their names)."""
-    p = Path(path)
+    """sha256 over the bytes of every file of the table (parts in canonical order, with their names);
+    an Iceberg table's over its current metadata file's location and snapshot (``iceberg``)."""
+    p = formats.as_path(path)
+    if formats.is_iceberg_ref(p):
+        from prunekit.lake import iceberg
+        return iceberg.checksum(p)
     h = hashlib.sha256()
     for f in table_files(p):
         if p.is_dir():
             h.update(f.relative_to(p).as_posix().encode() + b"\0")
-        with open(f, "rb") as fh:
+        with (f.open_input() if isinstance(f, objectstore.RemoteFile) else open(f, "rb")) as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 from prunekit.errors import InputError
+from prunekit.lake import objectstore
 from prunekit.lake.jsonfile import utc_timestamp
 from prunekit.lake.links import unreal_path
 
@@ -321,6 +322,7 @@ def lake_root(root: str | Path | None) -> Path:
     when it does not exist or is not a folder."""
     if root is None:
         return find_lake()
+    objectstore.refuse(root)   # s3://…: the trash, its journal and lock need a local lake
     p = Path(root)
     if not p.exists():
         raise InputError(f"lake folder {p} does not exist")

@@ -1,7 +1,8 @@
 """Stage 3: content pruning by a seeded sample, then exact verification.
 
 **Sample.** ``k`` rows of the child (default 691), drawn without replacement by a generator seeded
-with ``(seed, crc32(child name))``, are hashed (``tableio.row_hashes``: null-safe, value-based) and
+with ``(seed, crc32(child name))``, are hashed (``semantics.value_row_hashes``: null-safe, by the
+lake's value semantics: 3 and 3.0 alike, NaN as NULL, date text as the date) and
 probed in the hashes of the parent's projection on the child's columns. If a fraction ε of the
 child's rows is missing from the parent, all ``k`` sampled rows are present with probability
 ``(1 − ε)^k ≤ e^(−εk)``: k = 691 gives ≤ 10⁻³ for ε = 1 %. A sampled row *missing* proves
@@ -10,10 +11,13 @@ containments; a sample that passes proves nothing, and every surviving pair is v
 
 **Exact verification** compares values, never hashes. Both sides are first brought to one
 *canonical form* (``canonical``): columns in the order of the child's sorted normalised names,
-renamed ``c0…``; integers → int64, floats → float64 with ``-0.0`` → ``0.0``, every string flavour
-→ string, dictionaries decoded, dates → date32, timestamps/times/durations → integer nanoseconds
-since the epoch (UTC), so every engine compares them exactly whatever their unit. NULL equals only NULL, NaN equals
-NaN. An engine (``backends``) then aggregates the parent's projection once per column set —
+renamed ``c0…``, each tagged with its kind (field metadata); numbers → the exact form their values
+allow (``semantics.canonical_number``: int64, else float64, else exact decimal text; ``-0.0`` → 0,
+NaN → NULL), every string flavour → string, dictionaries decoded, dates (and date text) → date32,
+timestamps/times/durations (and their text) → integer nanoseconds since the epoch (UTC), so every
+engine compares them exactly whatever their unit. The engine lifts each child to its parent's forms
+(``semantics.align_child``). NULL equals only NULL. An engine (``backends``) then aggregates the
+parent's projection once per column set —
 ``(row, count)`` — and anti-joins every child of that column set against it, null-safely:
 bag semantics needs ``count_child(row) ≤ count_parent(row)`` for every row (SQL ``EXCEPT ALL``),
 set semantics only presence.
@@ -29,9 +33,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from prunekit.lake.model import TableProfile
+from prunekit.lake.model import TableProfile, normalise_type
 from prunekit.lake.params import SAMPLE_ROWS
-from prunekit.lake.tableio import plain_array, read_table, row_hashes, temporal_counts
+from prunekit.lake.semantics import KIND, canonical_number, family, value_row_hashes, values_as
+from prunekit.lake.tableio import plain_array, read_table, temporal_counts
 
 DEFAULT_SAMPLE = SAMPLE_ROWS.default   # 691: ε = 1 %, δ = 10⁻³: ⌈ln(1/δ)/ε⌉ (docs/ALGORITHMS.md §4.5)
 
@@ -55,14 +60,23 @@ def original_names(profile: TableProfile, cols: tuple[str, ...]) -> list[str]:
     return [by[c] for c in cols]
 
 
+def column_kinds(profile: TableProfile, cols: tuple[str, ...]) -> list[str]:
+    """The value type (or family) of each of the normalised columns ``cols``."""
+    by = {c.name: c.type for c in profile.columns}
+    return [by[c] for c in cols]
+
+
 def projection_hashes(table: pa.Table, profile: TableProfile, cols: tuple[str, ...],
                       rows: np.ndarray | None = None) -> np.ndarray:
-    """Row hashes of ``table`` projected on the normalised columns ``cols`` (in that order)."""
+    """Row hashes of ``table`` projected on the normalised columns ``cols`` (in that order), by the
+    lake's value semantics (``semantics.value_row_hashes``)."""
     names = original_names(profile, cols)
-    t = table.select(names)
+    kinds = column_kinds(profile, cols)
+    # temporal text is parsed on the whole column (the CSV reader's inference sees every value)
+    t = pa.table([values_as(table.column(n), k) for n, k in zip(names, kinds)], names=names)
     if rows is not None:
         t = t.take(pa.array(rows))
-    return row_hashes(t, names)
+    return value_row_hashes(t, names)
 
 
 def sample_missing(sample_hashes: np.ndarray, parent_sorted_hashes: np.ndarray) -> int:
@@ -89,22 +103,13 @@ def _exact_nanoseconds(arr: pa.Array) -> pa.Array:
         return pa.array([None if v is None else v * f for v in ints.to_pylist()], pa.decimal128(38, 0))
 
 
-def canonical_array(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """One column in canonical form (see the module docstring)."""
-    col = plain_array(col)
+def canonical_array(col: pa.ChunkedArray | pa.Array, kind: str | None = None) -> pa.Array:
+    """One column in canonical form (see the module docstring); ``kind``: its profile's value type
+    (temporal text is parsed), else the Arrow type's."""
+    col = values_as(col, kind) if kind else plain_array(col)
     t = col.type
-    if pa.types.is_integer(t):
-        if t == pa.int64():
-            return col
-        if pa.types.is_unsigned_integer(t) and t.bit_width == 64:
-            big = pc.max(col).as_py()
-            if big is not None and big > np.iinfo(np.int64).max:
-                return pc.cast(col, pa.decimal128(20, 0))
-        return pc.cast(col, pa.int64())
-    if pa.types.is_floating(t):
-        f = pc.cast(col, pa.float64()) if t != pa.float64() else col
-        # -0.0 → 0.0 (equal values must be identical bits for every engine); NaN and null stay.
-        return pc.if_else(pc.equal(f, 0.0), pa.scalar(0.0), f)
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return canonical_number(col)
     if pa.types.is_large_string(t) or str(t) == "string_view":
         return pc.cast(col, pa.string())
     if pa.types.is_large_binary(t) or str(t) == "binary_view" or pa.types.is_fixed_size_binary(t):
@@ -117,10 +122,18 @@ def canonical_array(col: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 
 def canonical(table: pa.Table, profile: TableProfile, cols: tuple[str, ...]) -> pa.Table:
-    """``table`` projected on the normalised columns ``cols``, canonical, renamed ``c0, c1, …``."""
+    """``table`` projected on the normalised columns ``cols``, canonical, renamed ``c0, c1, …``;
+    each field's metadata names its kind (``semantics.align_child`` reads it)."""
     names = original_names(profile, cols)
-    arrays = [canonical_array(table.column(n)) for n in names]
-    return pa.Table.from_arrays(arrays, names=[f"c{i}" for i in range(len(cols))])
+    kinds = column_kinds(profile, cols)
+    arrays, fields = [], []
+    for i, (n, k) in enumerate(zip(names, kinds)):
+        col = table.column(n)
+        kind = family(k or normalise_type(col.type))
+        arr = canonical_array(col, k)
+        arrays.append(arr)
+        fields.append(pa.field(f"c{i}", arr.type, metadata={KIND: kind.encode()}))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 # --- loading tables once -----------------------------------------------------------------------

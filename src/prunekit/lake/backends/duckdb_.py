@@ -3,8 +3,10 @@
 For one parent projection and the children with the same column set, one query: the children are
 stacked with an id column and aggregated per ``(id, row)``; the parent is aggregated per ``row``
 (once, in the same query); the two are left-joined with ``IS NOT DISTINCT FROM`` on every column
-(NULL matches NULL only; DuckDB also matches NaN with NaN), and a child row with no partner, or
-(bag semantics) with ``n_child > n_parent``, disproves that child. Arrow tables are registered
+(NULL matches NULL only; canonical tables hold no NaN: it is NULL), and a child row with no partner,
+or (bag semantics) with ``n_child > n_parent``, disproves that child. Each child is first lifted to
+its parent's column types (``semantics.align_child``: an int64 child column against a float64
+parent, exactly; a child that cannot be lifted is not contained). Arrow tables are registered
 zero-copy. (A materialised temporary table for the parent aggregate cost ~7 ms per parent, more
 than most whole checks on small tables, so the aggregate lives inside the query.)
 """
@@ -15,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from prunekit.errors import ConfigError, require
+from prunekit.lake.semantics import align_child
 
 
 class DuckDBVerifier:
@@ -25,9 +28,11 @@ class DuckDBVerifier:
         config = {} if threads is None else {"threads": int(threads)}
         self.con = duckdb.connect(config=config)
         self._cols: list[str] | None = None
+        self._schema: pa.Schema | None = None
 
     def open_parent(self, parent: pa.Table) -> None:
         self._cols = parent.column_names
+        self._schema = parent.schema
         self.con.register("p_raw", parent)
 
     def contains(self, child: pa.Table, semantics: str) -> bool:
@@ -39,6 +44,12 @@ class DuckDBVerifier:
             raise ConfigError("open_parent must be called before contains")
         if not children:
             return {}
+        aligned = {name: align_child(t, self._schema) for name, t in children}
+        if any(t is None for t in aligned.values()):
+            rest = [(n, t) for n, t in aligned.items() if t is not None]
+            found = self.contains_many(rest, semantics) if rest else {}
+            return {name: found.get(name, False) for name, _ in children}
+        children = list(aligned.items())
         try:
             stacked = pa.concat_tables(
                 [t.append_column("cid__", pa.array(np.full(t.num_rows, i, np.int64)))
@@ -65,6 +76,7 @@ class DuckDBVerifier:
         if self._cols is not None:
             self.con.unregister("p_raw")
         self._cols = None
+        self._schema = None
 
     def close(self) -> None:
         self.con.close()

@@ -2,9 +2,10 @@
 
 Same plan as the DuckDB engine: the parent's projection is aggregated once per column set into
 ``(row, n_p)`` and cached; each child's ``(row, n_c)`` is left-joined with null-safe equality
-(``<=>``: NULL matches NULL only; Spark matches NaN with NaN and normalises ``-0.0``) and a row with
+(``<=>``: NULL matches NULL only; canonical tables hold no NaN and no ``-0.0``) and a row with
 no partner or (bag) ``n_c > n_p`` disproves containment. Tables arrive in canonical Arrow form, so
-Spark never parses a file and sees exactly the rows DuckDB sees.
+Spark never parses a file and sees exactly the rows DuckDB sees; each child is lifted to its
+parent's column types first (``semantics.align_child``), as in DuckDB.
 
 pyspark is imported lazily; ``pip install 'prunekit[spark]'`` (and a Java 17+ runtime) is needed.
 """
@@ -22,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from prunekit.errors import ConfigError, InputError, require
+from prunekit.lake.semantics import align_child
 
 _LOG4J = """rootLogger.level = error
 rootLogger.appenderRef.stderr.ref = console
@@ -90,6 +92,7 @@ class SparkVerifier:
         self.spark = session
         self._pagg = None
         self._cols: list[str] | None = None
+        self._schema: pa.Schema | None = None
 
     @staticmethod
     def _spark_ready(t: pa.Table) -> pa.Table:
@@ -101,6 +104,7 @@ class SparkVerifier:
         from pyspark.sql import functions as F
 
         self._cols = parent.column_names
+        self._schema = parent.schema
         pdf = self._df(parent)
         self._pagg = (pdf.groupBy(*self._cols).agg(F.count(F.lit(1)).alias("n_p"))
                       .select(*[F.col(c).alias(f"p_{c}") for c in self._cols], "n_p").cache())
@@ -125,6 +129,12 @@ class SparkVerifier:
             raise ConfigError("open_parent must be called before contains")
         if not children:
             return {}
+        aligned = {name: align_child(t, self._schema) for name, t in children}
+        if any(t is None for t in aligned.values()):
+            rest = [(n, t) for n, t in aligned.items() if t is not None]
+            found = self.contains_many(rest, semantics) if rest else {}
+            return {name: found.get(name, False) for name, _ in children}
+        children = list(aligned.items())
         pagg, cols = self._pagg, self._cols
         stacked = pa.concat_tables(
             [self._spark_ready(t).append_column("cid__", pa.array(np.full(t.num_rows, i, np.int64)))
@@ -147,6 +157,7 @@ class SparkVerifier:
             self._pagg.unpersist()
         self._pagg = None
         self._cols = None
+        self._schema = None
 
     def close(self) -> None:
         # The session is shared per process (getOrCreate); stopping it is the caller's choice.
