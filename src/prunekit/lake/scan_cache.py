@@ -8,13 +8,15 @@ and verification stages. Everything is keyed by table *content* — ``format:sha
   stage probes (the sample positions are seeded by the table's name, so a renamed table is
   sampled anew);
 - **parent hash sets**: ``(content, column set)`` → the sorted distinct row hashes of the parent's
-  projection (kept while they fit ``budget_bytes``; large ones are recomputed when needed);
+  projection, for parents hashed whole (up to ``content.PREFILTER_ROWS`` rows; a bigger one is
+  hashed only where a sample can match) while the sets fit ``budget_bytes``;
 - **sample outcomes** per pair: ``(parent content, child content, child name, k, seed)`` → how many
   sampled rows were missing (0: the pair passed);
 - **exact outcomes** per pair: ``(parent content, child content, semantics)`` → contained or not.
 
-An unchanged lake therefore needs no table content at all; a changed, added or renamed table is
-read once, and only the pairs that involve it are sampled or verified again. Entries of contents
+An unchanged lake therefore needs no table content at all; a changed or added table is read once
+(a renamed one is only checksummed by the catalogue, and read again only to be sampled as a child),
+and only the pairs that involve it are sampled or verified again. Entries of contents
 no longer in the lake are dropped when the cache is written. The whole cache is discarded when
 prunekit's version or the code that defines values (``code_digest``: reading, hashing, canonical
 forms, engines) changes. Writes are atomic; a missing, damaged or unwritable cache only costs
