@@ -93,7 +93,7 @@ def _print_scan(result, paths: dict | None = None, *, top: int = 15) -> None:
 
 @app.command("scan")
 def scan_cmd(
-    root: Path = typer.Argument(..., help="Lake root folder (Parquet files, folders of Parquet parts, CSV files)."),
+    root: Path = typer.Argument(..., help="Lake root folder or object-store URI (s3://…): Parquet and CSV files, folders of Parquet parts, Hive-partitioned folders, Delta tables, Iceberg catalog files (see LAKE.md)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for containment.parquet/.json/.png/.html."),
     engine: str = option(ENGINE),
     semantics: str = option(SEMANTICS_PARAM),
