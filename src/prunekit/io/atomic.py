@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -56,6 +58,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(dest: str | os.PathLike, *, create: bool = True) -> Iterator[Path]:
+    """Yield a hidden sibling folder to fill (made unless ``create=False``, for writers that make it
+    themselves); on success it is renamed to ``dest``, on error removed with everything in it."""
+    dest = Path(dest)
+    tmp = dest.parent / f".{dest.name}.write-{uuid.uuid4().hex[:8]}"
+    try:
+        if create:
+            tmp.mkdir()
+        yield tmp
+        os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

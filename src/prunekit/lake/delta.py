@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 
 import pyarrow as pa
 
 from prunekit.errors import InputError, require
+from prunekit.io.atomic import atomic_dir
 from prunekit.lake.errors import RecipeError
 
 LOG = "_delta_log"
@@ -106,8 +105,7 @@ def write_delta(table: pa.Table, layout: dict[str, Any], dest: Path, check: Call
     """Write ``table`` as a new Delta table at ``dest`` (version 0, the recorded partitioning and
     metadata, one data file a partition), checked (``check``) in a hidden sibling folder first."""
     deltalake = require("deltalake", "delta")
-    tmpdir = dest.parent / f".{dest.name}.write-{uuid.uuid4().hex[:8]}"
-    try:
+    with atomic_dir(dest, create=False) as tmpdir:   # write_deltalake makes the folder itself
         try:
             deltalake.write_deltalake(
                 str(tmpdir), table, mode="error", partition_by=layout.get("partition_by") or None,
@@ -116,8 +114,4 @@ def write_delta(table: pa.Table, layout: dict[str, Any], dest: Path, check: Call
         except _errors() as exc:
             raise RecipeError(f"{dest.name}: cannot write it back as a Delta table: {_one_line(exc)}") from exc
         check(tmpdir)
-        os.rename(tmpdir, dest)
-    except BaseException:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-        raise
     return dest

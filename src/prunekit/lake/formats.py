@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import unquote
@@ -34,6 +32,7 @@ from urllib.parse import unquote
 import pyarrow as pa
 
 from prunekit.errors import InputError
+from prunekit.io.atomic import atomic_dir
 from prunekit.lake import objectstore
 from prunekit.lake.errors import RecipeError
 
@@ -265,9 +264,7 @@ def write_hive(table: pa.Table, layout: dict[str, Any], dest: Path,
         raise RecipeError(f"{dest.name}: the recorded parts hold {sum(q['rows'] for q in parts)} rows, "
                          f"the table {table.num_rows}")
     data = table.drop_columns([k for k in layout["keys"] if k in table.column_names])
-    tmpdir = dest.parent / f".{dest.name}.write-{uuid.uuid4().hex[:8]}"
-    try:
-        tmpdir.mkdir(parents=False)
+    with atomic_dir(dest) as tmpdir:
         off = 0
         for part in parts:
             target = tmpdir / part["path"]
@@ -280,10 +277,6 @@ def write_hive(table: pa.Table, layout: dict[str, Any], dest: Path,
             (tmpdir / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmpdir / rel).touch()
         check(tmpdir)
-        os.rename(tmpdir, dest)
-    except BaseException:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-        raise
     return dest
 
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from prunekit.io.atomic import atomic_path
+from prunekit.io.atomic import atomic_dir, atomic_path
 from prunekit.lake import formats, objectstore, tableio
 from prunekit.lake.errors import RecipeError
 from prunekit.lake.exact import exact_form, table_difference
@@ -245,9 +243,7 @@ def write_like(table: pa.Table, child: dict[str, Any], dest: str | Path, *, veri
             _write_parquet_part(table, tmp, parts[0])
             check(tmp)
         return dest
-    tmpdir = dest.parent / f".{dest.name}.write-{uuid.uuid4().hex[:8]}"
-    try:
-        tmpdir.mkdir(parents=False)
+    with atomic_dir(dest) as tmpdir:
         off = 0
         for part in parts:
             target = tmpdir / part["path"]
@@ -255,8 +251,4 @@ def write_like(table: pa.Table, child: dict[str, Any], dest: str | Path, *, veri
             _write_parquet_part(table.slice(off, part["rows"]), target, part)
             off += part["rows"]
         check(tmpdir)
-        os.rename(tmpdir, dest)
-    except BaseException:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-        raise
     return dest

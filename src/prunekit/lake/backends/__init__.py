@@ -42,6 +42,20 @@ def verify_group(verifier: Verifier, parent: pa.Table, children: list[tuple[str,
         verifier.close_parent()
 
 
+def aligned_children(children: list[tuple[str, pa.Table]], schema: pa.Schema, retry):
+    """``(children aligned to the parent's column types, None)`` — or ``(None, answers)`` when some
+    child cannot be aligned (``semantics.align_child``): it is not contained, and ``retry(rest)``
+    (the engine's ``contains_many`` on the others) answers the rest."""
+    from prunekit.lake.semantics import align_child
+
+    aligned = {name: align_child(t, schema) for name, t in children}
+    if any(t is None for t in aligned.values()):
+        rest = [(n, t) for n, t in aligned.items() if t is not None]
+        found = retry(rest) if rest else {}
+        return None, {name: found.get(name, False) for name, _ in children}
+    return list(aligned.items()), None
+
+
 def get_verifier(engine: str, **options) -> Verifier:
     """A verification engine by name: ``duckdb`` (embedded, default) or ``spark`` (local mode)."""
     if engine == "duckdb":

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from prunekit.errors import ConfigError, require
-from prunekit.lake.semantics import align_child
+from prunekit.lake.backends import aligned_children
 
 
 class DuckDBVerifier:
@@ -44,12 +44,9 @@ class DuckDBVerifier:
             raise ConfigError("open_parent must be called before contains")
         if not children:
             return {}
-        aligned = {name: align_child(t, self._schema) for name, t in children}
-        if any(t is None for t in aligned.values()):
-            rest = [(n, t) for n, t in aligned.items() if t is not None]
-            found = self.contains_many(rest, semantics) if rest else {}
-            return {name: found.get(name, False) for name, _ in children}
-        children = list(aligned.items())
+        children, answers = aligned_children(children, self._schema, lambda rest: self.contains_many(rest, semantics))
+        if answers is not None:
+            return answers
         try:
             stacked = pa.concat_tables(
                 [t.append_column("cid__", pa.array(np.full(t.num_rows, i, np.int64)))

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from prunekit.errors import ConfigError, InputError, require
-from prunekit.lake.semantics import align_child
+from prunekit.lake.backends import aligned_children
 
 _LOG4J = """rootLogger.level = error
 rootLogger.appenderRef.stderr.ref = console
@@ -129,12 +129,9 @@ class SparkVerifier:
             raise ConfigError("open_parent must be called before contains")
         if not children:
             return {}
-        aligned = {name: align_child(t, self._schema) for name, t in children}
-        if any(t is None for t in aligned.values()):
-            rest = [(n, t) for n, t in aligned.items() if t is not None]
-            found = self.contains_many(rest, semantics) if rest else {}
-            return {name: found.get(name, False) for name, _ in children}
-        children = list(aligned.items())
+        children, answers = aligned_children(children, self._schema, lambda rest: self.contains_many(rest, semantics))
+        if answers is not None:
+            return answers
         pagg, cols = self._pagg, self._cols
         stacked = pa.concat_tables(
             [self._spark_ready(t).append_column("cid__", pa.array(np.full(t.num_rows, i, np.int64)))
