@@ -252,6 +252,25 @@ def describe_hive(p: Path, read_part: Callable[[Path, str], pa.Table],
             "other_files": sorted(other)}
 
 
+def check_part_rows(name: str, parts: list[dict[str, Any]], table: pa.Table) -> list[dict[str, Any]]:
+    """``parts`` (the recorded files of a table), refused unless they hold the table's rows."""
+    if sum(q["rows"] for q in parts) != table.num_rows:
+        raise RecipeError(f"{name}: the recorded parts hold {sum(q['rows'] for q in parts)} rows, "
+                          f"the table {table.num_rows}")
+    return parts
+
+
+def write_parts(table: pa.Table, parts: list[dict[str, Any]], folder: Path,
+                write_part: Callable[[pa.Table, Path, dict[str, Any]], None]) -> None:
+    """Write ``table``'s rows, in order, as the recorded part files under ``folder``."""
+    off = 0
+    for part in parts:
+        target = folder / part["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_part(table.slice(off, part["rows"]), target, part)
+        off += part["rows"]
+
+
 def write_hive(table: pa.Table, layout: dict[str, Any], dest: Path,
                write_part: Callable[[pa.Table, Path, dict[str, Any]], None],
                check: Callable[[Path], None]) -> Path:
@@ -259,18 +278,10 @@ def write_hive(table: pa.Table, layout: dict[str, Any], dest: Path,
     key columns (they live in the folder names), as the recorded file; checked (``check``) in a
     hidden sibling folder, then renamed into place. Empty ``_``-markers (``_SUCCESS``) and empty
     partition folders are made again; other files that are no parts are not rebuilt."""
-    parts = layout["parts"]
-    if sum(q["rows"] for q in parts) != table.num_rows:
-        raise RecipeError(f"{dest.name}: the recorded parts hold {sum(q['rows'] for q in parts)} rows, "
-                         f"the table {table.num_rows}")
+    parts = check_part_rows(dest.name, layout["parts"], table)
     data = table.drop_columns([k for k in layout["keys"] if k in table.column_names])
     with atomic_dir(dest) as tmpdir:
-        off = 0
-        for part in parts:
-            target = tmpdir / part["path"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_part(data.slice(off, part["rows"]), target, part)
-            off += part["rows"]
+        write_parts(data, parts, tmpdir, write_part)
         for rel in layout.get("empty_dirs", []):
             (tmpdir / rel).mkdir(parents=True, exist_ok=True)
         for rel in layout.get("markers", []):   # empty _SUCCESS-like markers come back too

@@ -234,21 +234,13 @@ def write_like(table: pa.Table, child: dict[str, Any], dest: str | Path, *, veri
     if fmt == formats.ICEBERG:
         from prunekit.lake import iceberg
         raise RecipeError(iceberg.NOT_DELETED)
-    parts = layout["parts"]
-    if sum(p["rows"] for p in parts) != table.num_rows:
-        raise RecipeError(f"{child['name']}: the recorded parts hold {sum(p['rows'] for p in parts)} rows, "
-                          f"the table {table.num_rows}")
+    parts = formats.check_part_rows(child["name"], layout["parts"], table)
     if not layout.get("folder"):
         with atomic_path(dest) as tmp:
             _write_parquet_part(table, tmp, parts[0])
             check(tmp)
         return dest
     with atomic_dir(dest) as tmpdir:
-        off = 0
-        for part in parts:
-            target = tmpdir / part["path"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _write_parquet_part(table.slice(off, part["rows"]), target, part)
-            off += part["rows"]
+        formats.write_parts(table, parts, tmpdir, _write_parquet_part)
         check(tmpdir)
     return dest

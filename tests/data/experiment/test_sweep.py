@@ -311,3 +311,20 @@ def test_resume_on_changed_data_is_refused_unless_forced(tmp_path, capsys):
     assert code == 0, err
     code, _, err = run(["data", "sweep", cfg, "-o", tmp_path / "d.parquet", "-q"], capsys)
     assert code == 2 and "refusing to write" in err, err
+
+
+def test_data_inside_a_folder_force_may_replace_is_refused(tmp_path, capsys):
+    """``--force`` clears the sweep's own folders (``cache``, ``cells``, …): data stored inside one
+    of them would be deleted, so such a sweep is refused before anything is written."""
+    out = tmp_path / "out"
+    (out / "cache").mkdir(parents=True)
+    for args in (["datasets", "export", "digits", "-o", out / "cache" / "d.parquet"],
+                 ["datasets", "export", "digits", "--split", "test", "-o", tmp_path / "t.parquet"]):
+        assert main([str(a) for a in args]) == 0
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(f'data = "{out / "cache" / "d.parquet"}"\ntest = "{tmp_path / "t.parquet"}"\n'
+                   'methods = ["random"]\nkeep = [0.5]\nseeds = 1\nkd = [false]\nmodel = "mlp"\nepochs = 1\n')
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    code, _, err = run(["data", "sweep", cfg, "-o", out, "-q", "--force"], capsys)
+    assert code == 2 and "refusing to write" in err and "holds the data" in err, err
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before

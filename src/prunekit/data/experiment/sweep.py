@@ -218,8 +218,9 @@ def run_sweep(
     inputs = [("data", cfg.data if Path(str(cfg.data)).exists() else None), ("labels", cfg.labels),
               ("test data", cfg.test), ("test labels", cfg.test_labels),
               ("config", None if isinstance(config, SweepConfig) else config)]
-    for name in ("", *OWNED):
-        check_not_input(out / name, inputs)
+    check_not_input(out, inputs)
+    for name in OWNED:  # what --force may replace: an input inside one of these is refused too
+        check_not_input(out / name, inputs, folder=True)
     prepare_dir(out, cfg, force, data_identity(cfg))
     all_cells = cells(cfg)
     done = finished(out, cfg)
