@@ -16,6 +16,10 @@ Every score is a **difficulty** (higher = harder; docs/ALGORITHMS.md §1.0). Fro
     rec = Recorder(n, n_classes)
     ...  # each batch: rec.record(indices, logits, labels, epoch)
     scores = aum(rec)
+
+Under DistributedDataParallel each process records its own shard; ``rec.all_gather()`` (or
+``Recorder.merge_files`` of the per-rank ``rec.save`` files) merges them into the record of one
+process (docs/TRAINING.md).
 """
 
 from prunekit.data.scores.dynamics import scorers  # noqa: F401  (registration)

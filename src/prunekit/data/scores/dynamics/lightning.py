@@ -21,7 +21,8 @@ def RecorderCallback(recorder: Recorder, *, package: str | None = None):  # noqa
     Contract: the LightningModule's ``training_step`` returns a dict with ``"loss"`` and also
     ``"logits"`` (B, C), ``"indices"`` (B,) dataset row numbers and ``"labels"`` (B,) — e.g. a
     dataset yielding ``(x, y, index)``. The epoch recorded is ``trainer.current_epoch``. Under
-    multi-process (DDP) training each process records its own shard; give each its own recorder.
+    multi-process (DDP) training each process records its own shard; give each its own recorder and
+    merge them afterwards (``rec.all_gather()`` or ``Recorder.merge_files``; docs/TRAINING.md).
 
     Lightning is imported lazily: ``lightning.pytorch`` if installed, else ``pytorch_lightning``
     (or the one named by ``package``, which must be the one your ``Trainer`` comes from). Without

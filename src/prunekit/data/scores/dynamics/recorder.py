@@ -7,12 +7,16 @@ the logits' device, copies only those to the CPU and writes them into preallocat
 
 - per epoch, arrays of shape (E, N) (E grows as epochs appear; NaN where an example was not seen in
   that epoch; an example presented twice in one epoch keeps its last value): EL2N, true-class
-  probability ``p_y``, logit margin, probability margin and correctness (``argmax z == y``);
+  probability ``p_y``, logit margin, probability margin and correctness (``argmax z == y``), and the
+  correctness at the epoch's first presentation (so records can be merged exactly);
 - in presentation order (for forgetting): the previous correctness, the number of forgetting events,
   whether the example was ever correct and its number of presentations.
 
 Several seeded runs are several recorders; the score functions (``functions.py``) take one
 ``Recorder`` or a list of them. From PyTorch Lightning: ``RecorderCallback`` (``lightning.py``).
+Distributed training (one recorder per process, each seeing its shard): ``Recorder.merge``,
+``Recorder.all_gather`` and ``Recorder.merge_files`` combine them into the record of one process
+(``_merge.py``; docs/TRAINING.md).
 
 Algorithm and parameters: docs/ALGORITHMS.md §1.1–§1.5.
 """
@@ -24,11 +28,11 @@ from typing import Any, Iterable
 import numpy as np
 
 from prunekit.data.scores.dynamics._inputs import as_int_vector, is_int, load_torch
+from prunekit.data.scores.dynamics._merge import DUPLICATES, FIELDS as _FIELDS, merge_states
 from prunekit.errors import ConfigError, InputError
 
-# Per-epoch float quantities, in the row order of the (5, B) block a batch produces.
-_FIELDS = ("el2n", "p_true", "logit_margin", "prob_margin")
-_STATE_VERSION = 1
+# Per-epoch float quantities (_FIELDS) are in the row order of the (5, B) block a batch produces.
+_STATE_VERSION = 2  # 2 added first_correct and epochs_out_of_order (version 1 states still load)
 
 
 def _epoch_view(field: str) -> property:
@@ -42,11 +46,12 @@ class Recorder:
     training loop; see the module docstring).
 
     Per-epoch arrays, shape (E, N) with E = 1 + the largest epoch recorded: ``el2n``, ``p_true``,
-    ``logit_margin``, ``prob_margin`` (float32, NaN = not seen that epoch) and ``correct`` (int8,
-    1 / 0, −1 = not seen). Presentation-order state, shape (N,): ``forgetting_events`` (int32),
-    ``ever_correct`` (bool), ``n_presentations`` (int32), ``last_correct`` (int8, −1 = never seen).
+    ``logit_margin``, ``prob_margin`` (float32, NaN = not seen that epoch), ``correct`` and
+    ``first_correct`` (int8, 1 / 0, −1 = not seen; at the epoch's last and first presentation).
+    Presentation-order state, shape (N,): ``forgetting_events`` (int32), ``ever_correct`` (bool),
+    ``n_presentations`` (int32), ``last_correct`` (int8, −1 = never seen).
 
-    Memory: 17 bytes per example per epoch (1M examples × 20 epochs ≈ 340 MB), plus 10 per example.
+    Memory: 18 bytes per example per epoch (1M examples × 20 epochs ≈ 360 MB), plus 10 per example.
     """
 
     def __init__(self, n: int, n_classes: int) -> None:
@@ -60,11 +65,17 @@ class Recorder:
         self._cap = 0
         self._epoch_arrays: dict[str, np.ndarray] = {f: np.empty((0, self.n), np.float32) for f in _FIELDS}
         self._correct = np.empty((0, self.n), np.int8)
+        self._first = np.empty((0, self.n), np.int8)
         self.forgetting_events = np.zeros(self.n, np.int32)
         self.ever_correct = np.zeros(self.n, bool)
         self.n_presentations = np.zeros(self.n, np.int32)
         self.last_correct = np.full(self.n, -1, np.int8)
         self._last_epoch: int | None = None
+        # True once an epoch was recorded after a later one: presentation order is then not epoch
+        # order, and merging (which rebuilds forgetting in epoch order) refuses the record.
+        self._out_of_order = False
+        # False after loading a version-1 state, which lacks first_correct (see merge).
+        self._first_known = True
 
     # ------------------------------------------------------------------ recording
 
@@ -100,12 +111,16 @@ class Recorder:
             a = correct if sel is None else correct[sel]
             for i, f in enumerate(_FIELDS):
                 self._epoch_arrays[f][epoch, rows] = stats[i] if sel is None else stats[i][sel]
+            fresh = self._correct[epoch, rows] < 0
+            self._first[epoch, rows[fresh]] = a[fresh]
             self._correct[epoch, rows] = a
             # Forgetting: a 1 -> 0 transition between this presentation and the previous one.
             self.forgetting_events[rows] += (self.last_correct[rows] == 1) & (a == 0)
             self.last_correct[rows] = a
             self.ever_correct[rows] |= a.astype(bool)
             self.n_presentations[rows] += 1
+        if self._last_epoch is not None and epoch < self._last_epoch:
+            self._out_of_order = True
         self._last_epoch = epoch
 
     def _ensure_epoch(self, epoch: int) -> None:
@@ -116,10 +131,11 @@ class Recorder:
                 new = np.full((cap, self.n), np.nan, np.float32)
                 new[: old.shape[0]] = old
                 self._epoch_arrays[f] = new
-            old = self._correct
-            new = np.full((cap, self.n), -1, np.int8)
-            new[: old.shape[0]] = old
-            self._correct = new
+            for name in ("_correct", "_first"):
+                old = getattr(self, name)
+                new = np.full((cap, self.n), -1, np.int8)
+                new[: old.shape[0]] = old
+                setattr(self, name, new)
             self._cap = cap
         self._n_epochs = max(self._n_epochs, epoch + 1)
 
@@ -140,6 +156,11 @@ class Recorder:
         return self._correct[: self._n_epochs]
 
     @property
+    def first_correct(self) -> np.ndarray:
+        """(E, N) int8: correctness at the first presentation in each epoch (−1 = not seen)."""
+        return self._first[: self._n_epochs]
+
+    @property
     def seen(self) -> np.ndarray:
         """(E, N) bool: whether each example was presented in each epoch."""
         return self.correct >= 0
@@ -156,6 +177,8 @@ class Recorder:
         state: dict[str, Any] = {
             "version": _STATE_VERSION, "n": self.n, "n_classes": self.n_classes, "n_epochs": e,
             "correct": self._correct[:e].copy(),
+            "first_correct": self._first[:e].copy(),
+            "epochs_out_of_order": int(self._out_of_order),
             "forgetting_events": self.forgetting_events.copy(),
             "ever_correct": self.ever_correct.copy(),
             "n_presentations": self.n_presentations.copy(),
@@ -166,19 +189,26 @@ class Recorder:
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a ``state_dict()``; the recorder's N and C must match."""
+        """Restore a ``state_dict()`` (of this version or version 1); N and C must match."""
         missing = [k for k in ("version", "n", "n_classes", "n_epochs", "correct", *_FIELDS,
                                "forgetting_events", "ever_correct", "n_presentations", "last_correct")
                    if k not in state]
         if missing:
             raise InputError(f"not a Recorder state: missing {', '.join(missing)}")
-        if int(state["version"]) != _STATE_VERSION:
+        version = int(state["version"])
+        if version == _STATE_VERSION:
+            missing = [k for k in ("first_correct", "epochs_out_of_order") if k not in state]
+            if missing:
+                raise InputError(f"not a Recorder state: missing {', '.join(missing)}")
+        elif version != 1:
             raise InputError(f"unsupported Recorder state version {state['version']!r}")
         n, c, e = int(state["n"]), int(state["n_classes"]), int(state["n_epochs"])
         if (n, c) != (self.n, self.n_classes):
             raise InputError(f"state is for n={n}, n_classes={c}; this recorder has n={self.n}, "
                              f"n_classes={self.n_classes}")
-        for k in (*_FIELDS, "correct"):
+        for k in (*_FIELDS, "correct", "first_correct"):
+            if k not in state:
+                continue
             if np.shape(state[k]) != (e, n):
                 raise InputError(f"state[{k!r}] has shape {np.shape(state[k])}, expected {(e, n)}")
         for k in ("forgetting_events", "ever_correct", "n_presentations", "last_correct"):
@@ -188,10 +218,111 @@ class Recorder:
         for f in _FIELDS:
             self._epoch_arrays[f] = np.array(state[f], np.float32)
         self._correct = np.array(state["correct"], np.int8)
+        # Version 1 did not keep the first presentation: equal to the last one when each example
+        # was presented at most once per epoch (merge refuses the other examples).
+        self._first_known = version >= 2
+        self._first = np.array(state["first_correct"] if self._first_known else state["correct"], np.int8)
+        self._out_of_order = bool(int(state["epochs_out_of_order"])) if self._first_known else False
+        self._last_epoch = e - 1 if e else None
         self.forgetting_events = np.array(state["forgetting_events"], np.int32)
         self.ever_correct = np.array(state["ever_correct"], bool)
         self.n_presentations = np.array(state["n_presentations"], np.int32)
         self.last_correct = np.array(state["last_correct"], np.int8)
+
+
+    # ------------------------------------------------------------------ files and merging
+
+    def save(self, path: Any) -> None:
+        """Write ``state_dict()`` to ``path`` as an uncompressed ``.npz`` (read back by ``load``)."""
+        np.savez(path, **self.state_dict())
+
+    @classmethod
+    def load(cls, path: Any) -> Recorder:
+        """A recorder from a file written by ``save`` (or ``np.savez(path, **rec.state_dict())``)."""
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                state = {k: f[k] for k in f.files}
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read a Recorder from {str(path)!r}: {exc}") from exc
+        for k in ("n", "n_classes"):
+            if k not in state:
+                raise InputError(f"{str(path)!r} is not a Recorder file: no {k!r}")
+        rec = cls(int(state["n"]), int(state["n_classes"]))
+        rec.load_state_dict(state)
+        return rec
+
+    @classmethod
+    def merge(cls, records: Any, *, duplicates: str = "padding") -> Recorder:
+        """One recorder from the records of the W processes of a distributed training (each saw
+        its own shard of the examples; ``records`` in rank order).
+
+        The result is exactly what one ``Recorder`` would hold had it been fed, epoch after epoch,
+        record 0's batches of that epoch, then record 1's, and so on: per-epoch values are taken
+        from the record that saw the example that epoch; ``n_presentations`` add up; forgetting
+        events are rebuilt in epoch order (a 1 → 0 change between epochs recorded by different
+        processes counts). Each record must have been fed its epochs in increasing order.
+
+        ``duplicates`` — an example recorded by several records in the same epoch:
+
+        - ``"padding"`` (default): allowed for as many examples per epoch as ``DistributedSampler``
+          repeats to pad N to a multiple of W ((−N) mod W; none with ``drop_last=True``); each copy
+          is a presentation, taken in rank order (the higher rank's values are the epoch's value).
+          More overlap is an ``InputError`` (the same record given twice, or every process recorded
+          every example).
+        - ``"count"``: any overlap is allowed and counted that way (e.g. samplers with replacement).
+        - ``"error"``: any overlap is an ``InputError``.
+        """
+        if isinstance(records, Recorder) or not isinstance(records, (list, tuple)):
+            raise InputError(f"merge takes a list of Recorders, got {type(records).__name__}")
+        if not records:
+            raise InputError("merge needs at least one Recorder")
+        for i, r in enumerate(records):
+            if not isinstance(r, Recorder):
+                raise InputError(f"merge takes Recorders; item {i} is a {type(r).__name__}")
+            if (r.n, r.n_classes) != (records[0].n, records[0].n_classes):
+                raise InputError(f"record {i} has n={r.n}, n_classes={r.n_classes}; record 0 has "
+                                 f"n={records[0].n}, n_classes={records[0].n_classes}")
+        if duplicates not in DUPLICATES:
+            raise ConfigError(f"duplicates must be one of {', '.join(DUPLICATES)}, got {duplicates!r}")
+        states = []
+        for i, r in enumerate(records):
+            if r._out_of_order:
+                raise InputError(f"record {i} was fed an epoch after a later one: its presentation "
+                                 "order is not epoch order, so its forgetting events cannot be merged")
+            if not r._first_known and (r.n_presentations != r.seen.sum(axis=0)).any():
+                raise InputError(f"record {i} comes from a version-1 state (no first_correct) and "
+                                 "presents some example twice in an epoch: it cannot be merged exactly")
+            states.append(r.state_dict())
+        merged = cls(records[0].n, records[0].n_classes)
+        merged.load_state_dict(merge_states(states, duplicates))
+        return merged
+
+    @classmethod
+    def merge_files(cls, paths: Any, *, duplicates: str = "padding") -> Recorder:
+        """``merge`` of the files each process wrote with ``save`` (``paths`` in rank order)."""
+        if isinstance(paths, (str, bytes)) or not hasattr(paths, "__iter__"):
+            raise InputError(f"merge_files takes a list of paths, got {type(paths).__name__}")
+        return cls.merge([cls.load(p) for p in paths], duplicates=duplicates)
+
+    def all_gather(self, group: Any = None, *, duplicates: str = "padding") -> Recorder:
+        """Under ``torch.distributed``: every process of ``group`` (default: the whole world) calls
+        this with its own recorder and receives the ``merge`` of all of them, in rank order.
+
+        Collective (every rank must call it) and pickle-based (``all_gather_object``): each process
+        briefly holds all W records — for very large N × E, ``save`` per rank and ``merge_files``
+        instead. With NCCL, set the device first (``torch.cuda.set_device``), as that call needs."""
+        dist = load_torch().distributed
+        if not dist.is_available() or not dist.is_initialized():
+            raise InputError("Recorder.all_gather needs an initialised torch.distributed process group "
+                             "(torch.distributed.init_process_group); use Recorder.merge otherwise")
+        states: list[Any] = [None] * dist.get_world_size(group)
+        dist.all_gather_object(states, self.state_dict(), group=group)
+        recs = []
+        for st in states:
+            r = Recorder(self.n, self.n_classes)
+            r.load_state_dict(st)
+            recs.append(r)
+        return Recorder.merge(recs, duplicates=duplicates)
 
 
 def _batch_stats(z: np.ndarray, y: np.ndarray) -> np.ndarray:
