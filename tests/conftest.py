@@ -131,7 +131,7 @@ def one_torch_thread():
 
 @pytest.fixture(scope="session")
 def spark_session():
-    """The one local Spark session of the process (its JVM takes ~10 s to start). Tests never start
+    """The one local Spark session of the process (``local[2]``; its JVM takes ~10 s to start). Tests never start
     their own: configuration that only takes effect when the JVM starts (``spark.jars.packages``,
     ``spark.sql.extensions`` and catalogs for Delta or Iceberg, object-store settings) goes here,
     since a later ``getOrCreate`` silently returns the running session without it. Skips when
@@ -140,7 +140,7 @@ def spark_session():
     from prunekit.lake.backends import get_verifier
 
     try:
-        session = get_verifier("spark").spark  # the quiet local[1] session prunekit itself builds
+        session = get_verifier("spark", master="local[2]").spark  # the quiet session prunekit builds
     except Exception as exc:  # no Java runtime on this machine
         pytest.skip(f"Spark cannot start here: {exc}")
     yield session

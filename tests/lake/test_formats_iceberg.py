@@ -1,11 +1,13 @@
 """Apache Iceberg tables listed from a catalog named by a ``<name>.iceberg.json`` file in the lake:
-read through pyiceberg, the snapshot in the profile's signature, containment both ways; Iceberg
-children are never deleted (the plan leaves them out, apply refuses them, with the reason); an
-Iceberg parent rebuilds its deleted children exactly; a catalog that does not answer is one error."""
+read through pyiceberg, the snapshot in the profile's signature, containment both ways; an Iceberg
+child deleted (folder into the trash, catalog entry dropped) and restored exactly (the same metadata
+file), killed mid-way and recovered; an Iceberg parent rebuilds its deleted children exactly; a
+catalog that does not answer is one error."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -90,9 +92,15 @@ def test_new_snapshot_reprofiles(tmp_path):
     assert again.profiled == ["shop.orders"] and again.profiles["shop.orders"].rows == 105
 
 
-def test_iceberg_child_found_but_never_deleted(tmp_path):
-    """A filtered, projected Iceberg copy of a Parquet table is found inside it; the plan leaves it
-    out with the reason, and apply given it anyway refuses it and changes nothing."""
+def _state(lake: Path, ident: str):
+    """What must come back exactly: metadata file, snapshot ids and history, schema, rows in order."""
+    t = _catalog(lake.parent).load_table(ident)
+    return (t.metadata_location, [s.snapshot_id for s in t.metadata.snapshots],
+            [(h.snapshot_id, h.timestamp_ms) for h in t.history()], t.schema().model_dump_json(),
+            read_table(f"{lake / 'wh.iceberg.json'}#{ident}"))
+
+
+def _negative_lake(tmp_path: Path):
     cat = _catalog(tmp_path)
     cat.create_namespace("shop")
     parent = _orders()
@@ -100,20 +108,104 @@ def test_iceberg_child_found_but_never_deleted(tmp_path):
     pq.write_table(parent, lake / "orders.parquet")
     _table(cat, "shop.negative", parent.filter(pc.less(parent["amount"], 0)).select(["id", "name"]))
     result, _ = scan_to_folder(lake, tmp_path / "scan", graph=False)
+    return cat, lake, result
+
+
+def test_iceberg_child_planned_applied_and_restored_exactly(tmp_path):
+    """A filtered, projected Iceberg copy of a Parquet table is found inside it, planned, applied
+    (its folder into the trash, its catalog entry dropped), refused by purge, and restored: the
+    same metadata file, snapshot ids, history, schema and rows."""
+    cat, lake, result = _negative_lake(tmp_path)
     assert [(e.parent, e.child) for e in result.edges] == [("orders", "shop.negative")]
     plan = plan_to_file(tmp_path / "scan", tmp_path / "plan.json")
-    assert plan["deletions"] == []
-    assert "Iceberg tables are not deleted" in plan["summary"]["no_recipe"]["shop.negative ⊆ orders"]
+    assert [(d["table"], d["parent"]) for d in plan["deletions"]] == [("shop.negative", "orders")]
+    assert plan["summary"]["no_recipe"] == {}
+    before = _state(lake, "shop.negative")
+    folder = Path(cat.load_table("shop.negative").location().removeprefix("file://"))
+    files = tree(folder)
 
-    before, catalog_bytes = tree(lake), (tmp_path / "cat.db").read_bytes()
+    [dry] = apply_plan(tmp_path / "plan.json").rows
+    assert dry["outcome"] == "would delete" and cat.table_exists("shop.negative")
+    assert apply_plan(tmp_path / "plan.json", execute=True).deleted == ["shop.negative"]
+    assert not cat.table_exists("shop.negative") and not folder.exists()
+    [row] = purge(lake, execute=True)
+    assert row["outcome"] == "refused" and "history" in row["detail"]
+    with pytest.raises(InputError, match="never rebuilt from a recipe"):
+        restore_tables(lake, ["shop.negative"], from_recipe=True)
+    [r] = restore_tables(lake, ["shop.negative"])
+    assert r["mode"] == "trash" and r["byte_identical"]
+    after = _state(lake, "shop.negative")
+    assert after[:4] == before[:4] and after[4].equals(before[4]) and tree(folder) == files
+    assert not (lake / ".prunekit-trash" / "shop.negative").exists()
+
+    # Re-created meanwhile: the restore is refused, nothing changes; once it is gone, it comes back.
+    assert apply_plan(tmp_path / "plan.json", execute=True).deleted == ["shop.negative"]
+    impostor = cat.create_table("shop.negative", schema=pa.schema([("x", pa.int64())]))
+    with pytest.raises(InputError, match="exists again in catalog wh"):
+        restore_tables(lake, ["shop.negative"])
+    assert cat.load_table("shop.negative").metadata_location == impostor.metadata_location
+    cat.purge_table("shop.negative")
+    with pytest.raises(InputError, match="move it away before restoring"):   # its empty folders stay
+        restore_tables(lake, ["shop.negative"])
+    shutil.rmtree(folder)
+    [r] = restore_tables(lake, ["shop.negative"])
+    assert _state(lake, "shop.negative")[:4] == before[:4]
+
+
+def test_iceberg_tables_that_cannot_move_are_left_out_with_the_reason(tmp_path):
+    """A table whose data file lies outside its folder is not planned (summary.no_recipe) and apply
+    given it anyway refuses it and changes nothing."""
+    cat, lake, result = _negative_lake(tmp_path)
+    t = cat.load_table("shop.negative")
+    extra = tmp_path / "elsewhere.parquet"
+    parent = _orders()
+    pq.write_table(parent.filter(pc.greater(parent["amount"], 0)).select(["id", "name"]).slice(0, 3), extra)
+    t.add_files([extra.as_uri()])
+    result, _ = scan_to_folder(lake, tmp_path / "scan", graph=False)
+    plan = plan_to_file(tmp_path / "scan", tmp_path / "plan.json")
+    assert plan["deletions"] == []
+    assert "lies outside its location" in plan["summary"]["no_recipe"]["shop.negative ⊆ orders"]
+    before, catalog_bytes = tree(tmp_path / "wh"), (tmp_path / "cat.db").read_bytes()
     forced = forced_plan(result, [("shop.negative", "orders")])
     [dry] = apply_plan(forced).rows
-    assert dry["outcome"] == "refused" and "Iceberg tables are not deleted" in dry["detail"]
-    report = apply_plan(forced, execute=True)
-    [row] = report.refused
-    assert row["table"] == "shop.negative" and "Iceberg tables are not deleted" in row["detail"]
-    assert tree(lake) == before and (tmp_path / "cat.db").read_bytes() == catalog_bytes
-    assert read_table(result.profiles["shop.negative"].path).num_rows == result.profiles["shop.negative"].rows
+    assert dry["outcome"] == "refused" and "lies outside its location" in dry["detail"]
+    [row] = apply_plan(forced, execute=True).refused
+    assert "lies outside its location" in row["detail"]
+    assert tree(tmp_path / "wh") == before and (tmp_path / "cat.db").read_bytes() == catalog_bytes
+
+
+RUN = "import sys; from prunekit.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+@pytest.mark.parametrize("point", ["iceberg-files", "moved-unjournaled", "moved", "dropped-unjournaled",
+                                   "restore-moved"])
+def test_killed_iceberg_apply_or_restore_recovers(tmp_path, point):
+    """SIGKILL between moving the folder and dropping the catalog entry (and around them): the next
+    lake command rolls the apply back (folder and catalog entry back) or finishes the restore."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from prunekit.lake.trash import lake_state
+
+    cat, lake, _ = _negative_lake(tmp_path)
+    plan_to_file(tmp_path / "scan", tmp_path / "plan.json")
+    before = _state(lake, "shop.negative")
+    env = dict(os.environ, PRUNEKIT_PROGRESS="0", PRUNEKIT_LAKE_CRASH_AT=point)
+    if point == "restore-moved":
+        assert apply_plan(tmp_path / "plan.json", execute=True).deleted == ["shop.negative"]
+        args = ["lake", "restore", "shop.negative", "--lake", str(lake)]
+    else:
+        args = ["lake", "apply", str(tmp_path / "plan.json"), "--execute"]
+    proc = subprocess.run([sys.executable, "-c", RUN, *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert main(["lake", "trash", "--lake", str(lake)]) == 0        # any lake command recovers
+    assert lake_state(lake)["shop.negative"].state == "in_place"
+    after = _state(lake, "shop.negative")
+    assert after[:4] == before[:4] and after[4].equals(before[4])
+    assert apply_plan(tmp_path / "plan.json", execute=True).deleted == ["shop.negative"]   # and again
 
 
 def test_iceberg_parent_rebuilds_a_deleted_parquet_child(tmp_path):

@@ -1,40 +1,112 @@
-"""The Spark engine (local mode) gives exactly the DuckDB engine's answers."""
+"""The Spark engine gives exactly the DuckDB engine's answers, end to end: profiling, the sample and
+exact verification run as Spark jobs on the tables' paths (``backends.spark_lake``) and the driver
+reads no table; the row comparison itself (``verify_group``) on every value rule."""
 
 from __future__ import annotations
 
+import shutil
+
+import numpy as np
 import pyarrow as pa
 import pytest
 
 pytest.importorskip("pyspark")
 
 from prunekit.lake.backends import verify_group
+from prunekit.lake.backends.spark_tasks import row_keys
 from prunekit.lake.catalog import scan_catalog
-from prunekit.lake.scan import find_containment
+from prunekit.lake.scan import find_containment, scan_traced
+from prunekit.lake.semantics import reference_rows
 from prunekit.lake.verify import canonical_array
 
+# spark_verifier: the run's one Spark session (tests/conftest.py), local[2]
 
-# spark_verifier: the run's one Spark session (tests/conftest.py)
+
+def _key(r) -> set:
+    return {(e.parent, e.child, e.columns, e.derived, e.duplicate) for e in r.edges}
+
+
+def _same(spark, duck) -> None:
+    assert spark.engine == "spark" and duck.engine == "duckdb"
+    assert _key(spark) == _key(duck) and spark.edges
+    assert spark.duplicate_groups == duck.duplicate_groups
+    assert [(s.path, s.reason) for s in spark.skipped] == [(s.path, s.reason) for s in duck.skipped]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("semantics", ["bag", "set"])
-def test_spark_and_duckdb_find_the_same_edges(planted_lake, spark_verifier, semantics):
-    cat = scan_catalog(planted_lake, cache=False)
-    duck, duck_trace = find_containment(cat, semantics=semantics, engine="duckdb")
-    spark, spark_trace = find_containment(cat, semantics=semantics, verifier=spark_verifier)
-    assert spark.engine == "spark" and duck.engine == "duckdb"
+def test_spark_end_to_end_finds_the_duckdb_edges(planted_lake, spark_verifier, semantics):
+    duck, duck_trace = scan_traced(planted_lake, semantics=semantics, cache=False, engine="duckdb")
+    jobs = spark_verifier.jobs.jobs
+    spark, spark_trace = scan_traced(planted_lake, semantics=semantics, cache=False, verifier=spark_verifier)
+    _same(spark, duck)
+    # profiled by the executors, and the same profiles; the same pairs compared, rejections included
+    assert spark.profiles == duck.profiles
+    assert spark_trace.verified == duck_trace.verified and not all(duck_trace.verified.values())
+    assert spark_trace.sample_dropped == duck_trace.sample_dropped and duck_trace.sample_dropped
+    # a few batched jobs, not one per parent: profile, child samples, parent samples, verification
+    assert 4 <= spark_verifier.jobs.jobs - jobs <= 5
 
-    def key(r):
-        return {(e.parent, e.child, e.columns, e.duplicate) for e in r.edges}
 
-    assert key(spark) == key(duck) and spark.edges
-    assert spark.duplicate_groups == duck.duplicate_groups
-    # Spark verifies a parent's children in one batch, so it may verify a pair DuckDB proved by
-    # transitivity; wherever both compared rows, the answers agree, rejections included.
-    common = set(spark_trace.verified) & set(duck_trace.verified)
-    assert set(duck_trace.verified) <= set(spark_trace.verified) | spark_trace.implied
-    assert {p: spark_trace.verified[p] for p in common} == {p: duck_trace.verified[p] for p in common}
-    assert any(not spark_trace.verified[p] for p in common)
+@pytest.mark.slow
+def test_spark_driver_reads_no_table(planted_lake, spark_verifier, monkeypatch):
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from prunekit.lake import profile, tableio, verify
+
+    expected, _ = scan_traced(planted_lake, semantics="set", cache=False, engine="duckdb")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the driver read a table")
+
+    # every way prunekit reads table contents, in this (the driver's) process; Spark's executors are
+    # separate Python workers, which import prunekit unpatched
+    for owner, name in [(tableio, "read_table"), (tableio, "read_with_checksum"), (profile, "read_table"),
+                        (profile, "read_with_checksum"), (verify, "read_table"), (pq.ParquetFile, "read"),
+                        (pq, "read_table"), (pacsv, "read_csv")]:
+        monkeypatch.setattr(owner, name, refuse)
+    with pytest.raises(AssertionError, match="the driver read a table"):   # the patch bites here
+        scan_traced(planted_lake, semantics="set", cache=False, engine="duckdb")
+    spark, _ = scan_traced(planted_lake, semantics="set", cache=False, verifier=spark_verifier)
+    _same(spark, expected)
+
+
+@pytest.mark.slow
+def test_spark_skips_a_table_its_executors_cannot_read(planted_lake, spark_verifier, tmp_path):
+    lake = tmp_path / "lake"
+    shutil.copytree(planted_lake, lake)
+    cat = scan_catalog(lake, cache=False, profiler=spark_verifier.profile_many)
+    (lake / "sales" / "base_copy.parquet").write_bytes(b"PAR1" + bytes(100) + b"PAR1")  # after profiling
+    duck, duck_trace = find_containment(cat, engine="duckdb", scan_cache=False)
+    spark, spark_trace = find_containment(cat, verifier=spark_verifier, scan_cache=False)
+    assert set(spark_trace.unreadable) == set(duck_trace.unreadable) == {"sales/base_copy"}
+    assert spark_trace.unreadable["sales/base_copy"].startswith("unreadable during verification: ")
+    _same(spark, duck)
+
+
+def test_row_keys_are_equal_exactly_for_equal_rows():
+    # canonical columns of every kind the engines compare; keys equal ⇔ reference rows equal
+    rng = np.random.default_rng(0)
+    n = 400
+    t = pa.table({
+        "i": pa.array(rng.integers(-2, 2, n), mask=rng.random(n) < 0.2),
+        "f": pa.array(rng.choice([0.5, -0.0, 0.0, 1.5], n), mask=rng.random(n) < 0.2),
+        "s": pa.array(rng.choice(["", "a", "ab", "b"], n), mask=rng.random(n) < 0.2),
+        "b": pa.array(rng.random(n) < 0.5, mask=rng.random(n) < 0.2),
+        "d": pa.array(rng.integers(0, 3, n).astype("datetime64[D]"), pa.date32()),
+        "x": pa.array([int(v) for v in rng.integers(0, 3, n)], pa.decimal128(38, 0)),
+        "z": pa.nulls(n),
+    })
+    t = pa.table([canonical_array(c) for c in t.columns], names=t.column_names)
+    keys = row_keys(t).to_pylist()
+    rows = reference_rows(t, t.column_names)
+    pairs = [(a, b) for a in range(0, n, 7) for b in range(n)]
+    assert all((keys[a] == keys[b]) == (rows[a] == rows[b]) for a, b in pairs)
+    assert len(set(keys)) == len(set(rows)) > 20
+    # "ab" + "" and "a" + "b" in two string columns are different rows
+    two = pa.table({"a": ["ab", "a"], "b": ["", "b"]})
+    assert len(set(row_keys(two).to_pylist())) == 2
 
 
 @pytest.mark.slow

@@ -319,7 +319,7 @@ def apply_cmd(
         return
     if not quiet:
         typer.echo(f"deleted {len(report.deleted)} tables ({_human(report.bytes)}) into "
-                   f"{Path(report.root) / '.prunekit-trash'}; refused {len(report.refused)}")
+                   f"{report.root}/.prunekit-trash; refused {len(report.refused)}")
     if report.refused:
         raise typer.Exit(1)
 

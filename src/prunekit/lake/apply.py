@@ -18,7 +18,8 @@ itself with SIGKILL the n-th time (default first) it reaches ``<point>``; points
 steps ``intent``, ``recipe``, ``verified``, ``moved``, ``done``, ``restore-intent``,
 ``purge-intent``, plus ``recipe-partial`` (positions written, recipe.json not yet),
 ``moved-unjournaled`` (table moved, journal not yet written), ``restore-moved`` and
-``purge-partial``. It exists only so tests can kill a real ``prunekit lake apply`` mid-way.
+``purge-partial``; for Iceberg tables ``iceberg-files`` and ``dropped-unjournaled``
+(``iceberg_delete``), on object stores ``copied`` (``objectstore_trash``). It exists only so tests can kill a real ``prunekit lake apply`` mid-way.
 
 Algorithm and parameters: docs/ALGORITHMS.md §4.11.
 """
@@ -35,7 +36,7 @@ from typing import Any, Mapping
 
 from prunekit._progress import progress
 from prunekit.errors import PrunekitError
-from prunekit.lake import objectstore, tableio
+from prunekit.lake import iceberg_delete, objectstore, tableio
 from prunekit.lake._crash import crash_point
 from prunekit.lake.errors import PlanMismatch, RecipeError
 from prunekit.lake.exact import table_difference
@@ -99,13 +100,17 @@ def apply_plan(plan: Mapping[str, Any] | str | Path, *, execute: bool = False,
         plan = load_plan(plan)
     else:
         plan = validate_plan(plan)
-    objectstore.refuse(plan["scan"]["root"])   # s3://…: moving files into a trash needs a local lake
+    say = echo or (lambda s: None)
+    if objectstore.is_uri(plan["scan"]["root"]):   # the trash in the bucket, the journal local
+        from prunekit.lake import objectstore_trash
+        return objectstore_trash.apply(plan, ApplyReport(root=plan["scan"]["root"], execute=execute),
+                                       execute=execute, say=say, check=_check_plan, row=_row,
+                                       plan_source=plan_source)
     root = Path(plan["scan"]["root"]).resolve()
     if not root.is_dir():
         raise PlanMismatch(f"the plan's lake root {root} does not exist")
     _refuse_unreal_paths(plan, root)   # before the lock: a refused plan leaves no trace
     report = ApplyReport(root=str(root), execute=execute)
-    say = echo or (lambda s: None)
     # A dry run on a lake never touched takes no lock: that would create the trash folder.
     touched = execute or trash_root(root).exists()
     lock = recovered(root, say) if touched else contextlib.nullcontext([])
@@ -114,7 +119,7 @@ def apply_plan(plan: Mapping[str, Any] | str | Path, *, execute: bool = False,
         todo = _check_plan(plan, root, state, report)
         if not execute:
             for d in todo:
-                refusal = _format_refusal(plan["tables"][d["table"]])
+                refusal = _format_refusal(plan["tables"][d["table"]], root)
                 report.rows.append(_row(plan, d, "refused", refusal) if refusal else
                                    _row(plan, d, "would delete", f"→ {entry_dir(root, d['table'])}"))
             return report
@@ -185,12 +190,11 @@ def _check_plan(plan, root: Path, state: dict[str, Entry], report: ApplyReport) 
     return todo
 
 
-def _format_refusal(t: Mapping[str, Any]) -> str | None:
-    """Why a table of this format is never deleted: an Iceberg table stays in its catalog
-    (``iceberg.NOT_DELETED``)."""
+def _format_refusal(t: Mapping[str, Any], root: Path) -> str | None:
+    """Why a table of this format cannot be deleted here: an Iceberg table outside a local
+    warehouse, sharing its folder, on another file system (``iceberg_delete.refusal``)."""
     if t["format"] == "iceberg":
-        from prunekit.lake.iceberg import NOT_DELETED
-        return NOT_DELETED
+        return iceberg_delete.refusal(t["path"], root)
     return None
 
 
@@ -210,7 +214,8 @@ def _apply_one(plan, d, root: Path, journal: Journal, run: str, plan_source, cac
     edir = entry_dir(root, name)
     if edir.exists():
         return _row(plan, d, "refused", f"a trash entry {edir} already exists (left by hand?)")
-    refusal = _format_refusal(ct)
+    iceberg = ct["format"] == "iceberg"
+    refusal = _format_refusal(ct, root)
     if refusal:
         return _row(plan, d, "refused", refusal)
     journal.append(op="apply", step="intent", table=name, run=run, plan=plan_source,
@@ -240,10 +245,12 @@ def _apply_one(plan, d, root: Path, journal: Journal, run: str, plan_source, cac
             raise RecipeError(f"the rebuild differs from the table: {diff}")
         # After a purge the table comes back through write_like: prove now that its format
         # (CSV especially) reads back identically, or refuse while the original still exists.
+        # (An Iceberg table is never purged nor rebuilt: it comes back from its trash copy.)
         scratch = edir / ".rewrite-check"
         scratch.mkdir()
         try:
-            write_like(rebuilt, loaded.child, scratch / cpath.name, verify=True)
+            if not iceberg:
+                write_like(rebuilt, loaded.child, scratch / cpath.name, verify=True)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         journal.append(op="apply", step="verified", table=name, run=run,
@@ -254,17 +261,27 @@ def _apply_one(plan, d, root: Path, journal: Journal, run: str, plan_source, cac
             raise RecipeError(f"{name} changed while it was being applied")
         if tableio.file_checksum(ppath) != pt["checksum"]:
             raise RecipeError(f"its parent {parent} changed while it was being applied")
-        (edir / "data").mkdir()
-        os.rename(cpath, edir / "data" / cpath.name)
-        fsync_dir(cpath.parent)
+        if iceberg:   # the table's folder; its catalog entry is dropped once the move is journaled
+            iceberg_delete.move_out(cpath, loaded.child["layout"], edir / "data" / cpath.name, journal, name, run)
+        else:
+            (edir / "data").mkdir()
+            os.rename(cpath, edir / "data" / cpath.name)
+            fsync_dir(cpath.parent)
         fsync_dir(edir / "data")
         crash_point("moved-unjournaled")
         journal.append(op="apply", step="moved", table=name, run=run)
         crash_point("moved")
+        if iceberg:
+            iceberg_delete.drop(cpath, journal, name, run)
         journal.append(op="apply", step="done", table=name, run=run)
         crash_point("done")
     except (PrunekitError, OSError) as exc:
-        _undo(edir, cpath)
+        if iceberg:
+            info = lake_state(root)[name].info
+            iceberg_delete.roll_back(info, edir / "data" / cpath.name)
+            shutil.rmtree(edir, ignore_errors=True)
+        else:
+            _undo(edir, cpath)
         reason = str(exc) if isinstance(exc, PrunekitError) else f"{exc.strerror or exc}: {exc.filename or ''}"
         journal.append(op="apply", step="refused", table=name, run=run, reason=reason)
         return _row(plan, d, "refused", reason)

@@ -51,6 +51,7 @@ import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -289,7 +290,7 @@ def _moved_profile(ref: TableRef, by_size: dict[tuple[str, int], list[dict]]) ->
     return None
 
 
-def _profile_all(todo: list[TableRef], workers: int, advance) -> list[TableProfile | Skipped]:
+def _profile_all(todo: list[TableRef], workers: int, advance, keep=None) -> list[TableProfile | Skipped]:
     """``profile_or_skip`` of every ref, in order, in this thread or in ``workers`` threads.
 
     (Not processes: a start method other than fork re-runs the caller's unguarded main script in
@@ -297,24 +298,29 @@ def _profile_all(todo: list[TableRef], workers: int, advance) -> list[TableProfi
     if workers == 1 or len(todo) <= 1:
         out = []
         for ref in todo:
-            out.append(profile_or_skip(ref))
+            out.append(profile_or_skip(ref, keep))
             advance(1)
         return out
     with ThreadPoolExecutor(workers) as pool:
         out = []
-        for r in pool.map(profile_or_skip, todo):
+        for r in pool.map(lambda ref: profile_or_skip(ref, keep), todo):
             out.append(r)
             advance(1)
         return out
 
 
 def scan_catalog(root: str | Path, *, cache: str | Path | bool | None = None,
-                 workers: int | None = None, show_progress: bool | None = None) -> Catalog:
+                 workers: int | None = None, show_progress: bool | None = None,
+                 keep: Callable[[str, Any], None] | None = None,
+                 profiler: Callable[[list[TableRef]], list[TableProfile | Skipped]] | None = None) -> Catalog:
     """Find and profile every table under ``root``.
 
     ``cache``: ``None``/``True`` → ``<root>/.prunekit/profiles.json`` (silently not written when
     the root is read-only); a path → that file; ``False`` → no cache. ``workers``: threads used to
     profile (default: up to 2; Arrow reading and hashing release the GIL for most of the work).
+    ``keep(name, table)`` gets every table profiled, as read (the scan's ``verify.TableStore.put``).
+    ``profiler``: profiles the refs to profile, in order, instead of the threads (an engine that
+    profiles where the data is: Spark's ``profile_many``; ``keep`` then gets nothing).
     """
     if WORKERS.check(workers) is None:
         workers = min(2, os.cpu_count() or 1)
@@ -365,7 +371,7 @@ def scan_catalog(root: str | Path, *, cache: str | Path | bool | None = None,
         todo = unmoved
 
     with progress(len(todo), "profiling tables", show_progress) as advance:
-        results = _profile_all(todo, workers, advance)
+        results = _profile_all(todo, workers, advance, keep) if profiler is None or not todo else profiler(todo)
 
     present = {r.key for r in refs}
     new_entries = {k: v for k, v in entries.items() if k in present}   # forget removed tables

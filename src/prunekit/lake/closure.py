@@ -74,7 +74,8 @@ def duplicate_groups(pairs: set[tuple[str, str]], profiles: dict[str, TableProfi
     for p, c in pairs:
         if (c, p) not in pairs or profiles[p].rows != profiles[c].rows:
             continue
-        if semantics == "set" and profiles[p].fingerprint != profiles[c].fingerprint:
+        if semantics == "set" and (profiles[p].fingerprint is None
+                                   or profiles[p].fingerprint != profiles[c].fingerprint):
             continue
         parent_of.setdefault(p, p)
         parent_of.setdefault(c, c)

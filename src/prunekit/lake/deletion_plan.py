@@ -23,6 +23,7 @@ from prunekit.lake.deletion_problem import CostModel, KeepOrder, build_problem, 
 from prunekit.lake.deletion_solver import solve
 from prunekit.lake.jsonfile import read_json, utc_timestamp
 from prunekit.lake.model import ScanResult
+from prunekit.lake.objectstore import is_uri, state_root
 from prunekit.lake.params import (
     DEFAULT_ACCESSES,
     MAX_REBUILD_SECONDS,
@@ -244,7 +245,11 @@ def plan_to_file(scan: str | Path, out: str | Path, *, access: str | Path | None
     accesses, limits = read_access_csv(access, result.profiles) if access else ({}, {})
     protected: dict[str, str] = {}
     root = Path(result.root)
-    if trash_root(root).is_dir():
+    if is_uri(result.root):   # a lake on an object store: its journal is in a local state folder
+        from prunekit.lake import objectstore_trash
+        with objectstore_trash.recovered(result.root, echo):
+            protected = protected_tables(state_root(result.root))
+    elif trash_root(root).is_dir():
         with recovered(root, echo):
             protected = protected_tables(root)
     plan = make_plan(result, cost, accesses=accesses, limits=limits, pins=pins, protected=protected,

@@ -21,10 +21,13 @@ file's rows in file order. The profile's signature holds the snapshot id and met
 new snapshot re-profiles the table; the "checksum" is a hash of both (an Iceberg table's files are
 not the lake's). A catalog that does not answer is an ``InputError`` (one line).
 
-**Deletion.** Iceberg tables are never deleted by prunekit (``NOT_DELETED``): dropping one means
-changing a catalog shared with other engines, and its snapshots, branches and metadata history could
-not be restored exactly from a recipe. They are parents like any table; as children the plan leaves
-them out (``summary.no_recipe`` gives the reason) and apply refuses them.
+**Deletion** (``iceberg_delete``): a table of a local warehouse whose files all lie in its location
+folder is deleted like any table — its recipe built and verified first — by moving that folder into
+the lake's trash and dropping its catalog entry (no file deleted); a restore moves it back and
+registers the same metadata file again, so snapshots, history and rows come back exactly. Purge
+refuses Iceberg tables (a recipe holds the current rows, not the history). Other Iceberg tables (an
+object-store warehouse, files outside the location, a folder shared with another table) are left
+out of plans with the reason. As parents they work like any table.
 """
 
 from __future__ import annotations
@@ -40,9 +43,6 @@ import pyarrow as pa
 from prunekit.errors import InputError, require
 
 SUFFIX = ".iceberg.json"
-NOT_DELETED = ("Iceberg tables are not deleted by prunekit: dropping one changes a catalog shared with "
-               "other engines, and its snapshots and metadata history could not be restored exactly "
-               "from a recipe; it stays (it can still be the parent of other tables)")
 _PRUNEKIT_KEYS = ("name", "namespaces")
 _lock = threading.Lock()
 _catalogs: dict[tuple[str, int, int], Any] = {}

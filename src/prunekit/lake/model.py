@@ -108,7 +108,7 @@ class TableProfile:
     columns: tuple[ColumnProfile, ...]
     rows: int
     size_bytes: int
-    fingerprint: str
+    fingerprint: str | None   # None: not computed (profile.with_fingerprint computes it)
     checksum: str
     signature: str = ""       # cheap change detector (sizes + mtimes) used by the profile cache
 

@@ -15,23 +15,25 @@ no links on an object store, and no profile cache unless ``--cache FILE`` names 
 table's files are listed, signed and checksummed by the code that handles local ones. ``Path``
 collapses ``s3://b/k`` into ``s3:/b/k``; ``is_uri`` and ``RemoteFile`` accept that form too.
 
-Apply, restore, purge and the trash work on local lakes only: moving files into a trash by rename,
-fsync'd journals and ``flock`` have no object-store equivalent. They refuse a lake on an object store
-before touching anything (``LOCAL_ONLY``).
+Apply, restore, purge and the trash work on object stores too (``objectstore_trash``): the trash in
+the bucket under the lake's hidden ``.prunekit-trash/`` prefix, a move being copy + verify + delete;
+the journal and lock in a local state folder (``state_root``), since a store has neither an atomic
+append nor a lock.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 import re
 import types
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from prunekit.errors import InputError
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+(.*)$")
-LOCAL_ONLY = ("is on an object store: apply, restore, purge and the trash work on local lakes only "
-              "(scan and plan only read); copy the lake to a local disk to delete tables from it")
+STATE_ENV = "PRUNEKIT_LAKE_STATE"   # a folder holding the local state (journal, lock) of remote lakes
 
 
 def is_uri(path) -> bool:
@@ -194,7 +196,14 @@ def check_root(root) -> RemoteFile:
     return r
 
 
-def refuse(root) -> None:
-    """``InputError`` for a command that changes a lake, given one on an object store."""
-    if is_uri(root):
-        raise InputError(f"{normalise(root)} {LOCAL_ONLY}")
+def state_root(root) -> Path:
+    """The local folder holding the journal and lock of a lake on an object store:
+    ``$PRUNEKIT_LAKE_STATE/<key>`` or ``~/.cache/prunekit/lakes/<key>`` (``$XDG_CACHE_HOME`` if set),
+    the key being the URI made safe for a folder name plus a hash of it. Made when missing."""
+    uri = normalise(root)
+    base = os.environ.get(STATE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "prunekit", "lakes")
+    key = re.sub(r"[^A-Za-z0-9._-]+", "_", uri)[-80:] + "-" + hashlib.sha256(uri.encode()).hexdigest()[:12]
+    folder = Path(base) / key
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,6 +1,7 @@
 """Profiling one lake table: its columns (normalised names and value types, row-index columns, null
 and NaN counts, bounds — from the Parquet footer when it has them), rows, bytes, content fingerprint
-and file checksum. ``profile_table`` reads the table once; ``profile_or_skip`` turns a malformed file
+and file checksum (the fingerprint only on demand: ``with_fingerprint``). ``profile_table`` reads
+the table once; ``profile_or_skip`` turns a malformed file
 into a ``Skipped`` entry with one readable reason. Value types, index columns and the fingerprint
 follow the lake's value semantics (``semantics``): a text column of dates is profiled as dates, the
 fingerprint covers the columns that are compared (not the index columns) with 3 = 3.0 and NaN = NULL.
@@ -9,6 +10,8 @@ fingerprint covers the columns that are compared (not the index columns) with 3 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ import pyarrow.compute as pc
 from prunekit.errors import InputError
 from prunekit.lake.model import ColumnProfile, Skipped, TableProfile, normalise_name
 from prunekit.lake.semantics import exact_text, index_columns, value_column, value_fingerprint
-from prunekit.lake.tableio import file_checksum, read_table, table_files
+from prunekit.lake.tableio import read_table, read_with_checksum, table_files
 
 #: longer string bounds are not kept (a bound is for pruning, not for storing values)
 MAX_STRING_BOUND = 1024
@@ -105,12 +108,20 @@ def footer_bounds(path: str | Path) -> dict[str, tuple[Any, Any]]:
     """
     import pyarrow.parquet as pq
 
+    footers = []
+    for f in table_files(path):
+        with pq.ParquetFile(f) as pf:
+            footers.append((pf.metadata, pf.schema_arrow))
+    return bounds_from_footers(footers)
+
+
+def bounds_from_footers(footers: list) -> dict[str, tuple[Any, Any]]:
+    """``footer_bounds`` from the parts' ``(FileMetaData, Arrow schema)`` already read (``tableio.
+    read_with_checksum``)."""
     bounds: dict[str, list[Any]] = {}
     dead: set[str] = set()
-    for f in table_files(path):
-        pf = pq.ParquetFile(f)
-        md = pf.metadata
-        types = {f.name: f.type for f in pf.schema_arrow}   # wide tables: look-ups, not scans
+    for md, arrow_schema in footers:
+        types = {f.name: f.type for f in arrow_schema}   # wide tables: look-ups, not scans
         pschema = md.schema
         trusted = {}
         for i in range(md.num_columns):
@@ -149,19 +160,38 @@ def footer_bounds(path: str | Path) -> dict[str, tuple[Any, Any]]:
     return {k: (v[0], v[1]) for k, v in bounds.items() if k not in dead}
 
 
+def _numpy_stats(arr: pa.Array, kind: str) -> tuple[int, Any, Any] | None:
+    """``(NaN count, min, max)`` of a float column, or of an int column without NULLs, through NumPy
+    (a few microseconds; an Arrow compute call costs tens on the small columns of real lakes); None
+    for other columns. Same answers as ``_aggregate_bounds``: NaN and NULL skipped, −0.0 as 0."""
+    if kind == "float":
+        a = arr.to_numpy(zero_copy_only=False)         # NULL slots come back as NaN
+        nans = int(np.count_nonzero(np.isnan(a))) - arr.null_count
+        if nans + arr.null_count == len(a):
+            return nans, None, None
+        return nans, _json_float(float(np.fmin.reduce(a))), _json_float(float(np.fmax.reduce(a)))
+    if kind == "int" and arr.null_count == 0 and len(arr) and pa.types.is_integer(arr.type):
+        a = arr.to_numpy()
+        return 0, int(a.min()), int(a.max())
+    return None
+
+
 def _column_profile(name: str, col: pa.ChunkedArray, footer: tuple[Any, Any] | None,
-                    index: bool = False, values: tuple[str, pa.Array] | None = None) -> ColumnProfile:
+                    index: bool = False) -> ColumnProfile:
     t = col.type
-    kind, arr = values or value_column(col)   # plain values; temporal text as the CSV reader reads it
-    if str(arr.type) != str(t.value_type if pa.types.is_dictionary(t) else t):
+    kind, arr = value_column(col)   # plain values; temporal text as the CSV reader reads it
+    if arr.type != (t.value_type if pa.types.is_dictionary(t) else t):
         footer = None                 # text read as dates: its footer holds text bounds
     nulls = arr.null_count
-    nans = int(pc.sum(pc.is_nan(arr)).as_py() or 0) if kind == "float" else 0
-    if nulls + nans == len(arr):
-        lo = hi = None
+    fast = None if footer is not None and kind == "int" else _numpy_stats(arr, kind)
+    if fast is not None:
+        nans, lo, hi = fast
+    elif nulls == len(arr):
+        nans, lo, hi = 0, None, None
     elif footer is not None and kind in ("int", "bool", "date"):
-        lo, hi = footer
+        nans, (lo, hi) = 0, footer
     else:
+        nans = 0
         lo, hi = _aggregate_bounds(arr, kind)
     if isinstance(lo, (np.integer,)):
         lo, hi = int(lo), int(hi)
@@ -169,31 +199,54 @@ def _column_profile(name: str, col: pa.ChunkedArray, footer: tuple[Any, Any] | N
                          nulls=int(nulls), nans=nans, min=lo, max=hi, index=index)
 
 
-def profile_table(ref) -> TableProfile:
-    """Read the table once and profile it. Raises ``InputError`` for unusable tables."""
-    table = read_table(ref.path, ref.format)
+def profile_table(ref, keep: Callable[[str, pa.Table], None] | None = None) -> TableProfile:
+    """Read the table once (its bytes: hashed for the checksum and parsed, ``tableio.
+    read_with_checksum``) and profile it. Raises ``InputError`` for unusable tables. The fingerprint
+    is left out (None): it costs as much as the rest of the profile and only the set semantics'
+    duplicate groups need it (``table_fingerprint``, ``with_fingerprint``). ``keep(name, table)``
+    gets the table read (the scan's ``verify.TableStore.put``: later stages need not read it again)."""
+    table, checksum, footers = read_with_checksum(ref.path, ref.format)
     if table.num_columns == 0:
         raise InputError(f"{ref.path}: table has no columns")
     if table.num_rows == 0:
         raise InputError(f"{ref.path}: empty table (0 rows)")
     footer: dict[str, tuple[Any, Any]] = {}
-    if ref.format == "parquet":
-        try:
+    try:
+        if footers:
+            footer = bounds_from_footers(footers)
+        elif ref.format == "parquet":
             footer = footer_bounds(ref.path)
-        except (OSError, pa.ArrowException):
-            footer = {}   # the data was readable; bounds fall back to the aggregate
+    except (OSError, pa.ArrowException):
+        footer = {}   # the data was readable; bounds fall back to the aggregate
     idx = set(index_columns(table))
-    values = {n: value_column(table.column(n)) for n in table.column_names}
-    cols = tuple(_column_profile(n, table.column(n), footer.get(n), n in idx, values[n])
+    cols = tuple(_column_profile(n, table.column(n), footer.get(n), n in idx)
                  for n in table.column_names)
-    data = [c.original_name for c in cols if not c.index]
-    fp = value_fingerprint(pa.table([values[n][1] for n in data], names=data), data,
-                           [values[n][0] for n in data], parsed=True)
+    if keep is not None:
+        keep(ref.name, table)
     return TableProfile(
         name=ref.name, path=ref.path, format=ref.format, columns=cols, rows=table.num_rows,
-        size_bytes=ref.size_bytes, fingerprint=fp, checksum=file_checksum(ref.path),
-        signature=ref.signature,
+        size_bytes=ref.size_bytes, fingerprint=None, checksum=checksum, signature=ref.signature,
     )
+
+
+def table_fingerprint(table: pa.Table) -> str:
+    """The profile fingerprint of a table as read (``semantics.value_fingerprint`` of the columns
+    that are compared: index columns left out, numbers by value, date text as dates)."""
+    idx = set(index_columns(table))
+    data = [n for n in table.column_names if n not in idx]
+    values = [value_column(table.column(n)) for n in data]
+    return value_fingerprint(pa.table([v[1] for v in values], names=data), data,
+                             [v[0] for v in values], parsed=True)
+
+
+def with_fingerprint(profile: TableProfile, table: pa.Table | None = None) -> TableProfile:
+    """``profile`` with its fingerprint, computed from ``table`` (default: read from its path) when
+    the profile has none."""
+    if profile.fingerprint is not None:
+        return profile
+    if table is None:
+        table = read_table(profile.path, profile.format)
+    return replace(profile, fingerprint=table_fingerprint(table))
 
 
 def _reason(path: str, exc: BaseException) -> str:
@@ -205,9 +258,9 @@ def _reason(path: str, exc: BaseException) -> str:
     return msg
 
 
-def profile_or_skip(ref) -> TableProfile | Skipped:
+def profile_or_skip(ref, keep: Callable[[str, pa.Table], None] | None = None) -> TableProfile | Skipped:
     try:
-        return profile_table(ref)
+        return profile_table(ref, keep)
     except InputError as exc:
         return Skipped(ref.path, _reason(ref.path, exc))
     except (OSError, pa.ArrowException, ValueError, TypeError) as exc:

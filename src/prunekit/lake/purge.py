@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from prunekit.errors import InputError
-from prunekit.lake import tableio
+from prunekit.lake import objectstore, tableio
 from prunekit.lake._crash import CRASH_ENV, crash_point
 from prunekit.lake.errors import RecipeError
 from prunekit.lake.exact import table_difference
@@ -46,6 +46,9 @@ def purge(root: str | Path | None = None, names: list[str] | None = None, *, exe
     The ``prunekit lake purge`` command: every table in the trash unless ``names`` are given;
     takes the lake's lock and recovers an interrupted command first. ``root`` defaults to
     ``find_lake()``."""
+    if root is not None and objectstore.is_uri(root):   # the trash in the bucket, the journal local
+        from prunekit.lake import objectstore_trash
+        return objectstore_trash.purge(objectstore.normalise(root), names, execute=execute, echo=echo)
     root = lake_root(root)
     if not trash_root(root).is_dir():
         raise InputError(f"{root} has no {TRASH_DIR}: nothing to purge")
@@ -106,6 +109,9 @@ def _purge_refusal(root: Path, e: Entry, data: Path) -> str | None:
     if e.info.get("format") == "delta":
         from prunekit.lake.delta import PURGE_REFUSAL   # a rebuild would lose the table's history
         return PURGE_REFUSAL
+    if e.info.get("format") == "iceberg":
+        from prunekit.lake.iceberg_delete import PURGE_REFUSAL as ICEBERG   # history in its own files
+        return ICEBERG
     try:
         recipe = Recipe.load(entry_dir(root, e.name))
         rebuilt = rebuild(recipe, root=root)  # refuses a gone or changed parent

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from prunekit.errors import InputError
-from prunekit.lake import tableio
+from prunekit.lake import iceberg_delete, objectstore, tableio
 from prunekit.lake._crash import crash_point
 from prunekit.lake.errors import RecipeError
 from prunekit.lake.recipe import Recipe, rebuild
@@ -40,6 +40,8 @@ def restore(root: str | Path, name: str, *, from_recipe: bool = False, echo: Ech
     before it takes its name. Rebuilt bytes may differ from the original's (Parquet encoder and
     compression details, CSV quoting and float spelling); the report says whether they do.
     """
+    if objectstore.is_uri(root):
+        return restore_tables(root, [name], from_recipe=from_recipe, echo=echo)[0]
     root = _trash_of(root)
     with recovered(root, echo):
         return _restore_one(root, _checked(root, [name])[0], from_recipe)
@@ -62,6 +64,10 @@ def _checked(root: Path, names: list[str]) -> list[Entry]:
         why = unreal_path(root, orig) or unreal_path(root, data_path(root, e), hidden_ok=True)
         if why:
             problems.append(f"{e.name}: {why}")
+        elif e.info.get("format") == "iceberg":   # its identifier re-created, its folder taken?
+            problem = iceberg_delete.restore_problem(e.info)
+            if problem:
+                problems.append(f"{e.name}: {problem}")
         elif orig.exists():
             problems.append(f"{orig} exists; move it away before restoring {e.name}")
     if problems:
@@ -82,9 +88,11 @@ def _restore_one(root: Path, e: Entry, from_recipe: bool) -> dict[str, Any]:
     try:
         recipe: Recipe | None = Recipe.load(edir)
     except RecipeError:
-        if from_recipe or e.state != "deleted" or not data.exists():
+        if from_recipe or e.state != "deleted" or not data.exists() or e.info.get("format") == "iceberg":
             raise
         recipe = None
+    if e.info.get("format") == "iceberg":
+        return iceberg_delete.restore(e, data, edir, journal, recipe, from_recipe)
     if not from_recipe and e.state == "deleted" and data.exists():
         expected = recipe.child["checksum"] if recipe is not None else e.info.get("checksum")
         if tableio.file_checksum(data) == expected:
@@ -131,6 +139,10 @@ def restore_tables(root: str | Path | None, names: Iterable[str], *, from_recipe
     names = list(dict.fromkeys(names))
     if not names:
         raise InputError("name at least one table to restore")
+    if root is not None and objectstore.is_uri(root):   # the trash in the bucket, the journal local
+        from prunekit.lake import objectstore_trash
+        return objectstore_trash.restore_tables(objectstore.normalise(root), names, from_recipe=from_recipe,
+                                                echo=echo)
     root = _trash_of(root)
     say = echo or (lambda s: None)
     out = []

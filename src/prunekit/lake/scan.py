@@ -23,6 +23,7 @@ unchanged lake read no table; ``ScanResult.reads`` counts the tables read and re
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections import defaultdict
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from prunekit.lake.catalog import Catalog, check_root, scan_catalog
 from prunekit.lake.closure import duplicate_groups, transitive_closure
 from prunekit.lake.content import Trace, content_stages
 from prunekit.lake.links import visible_inside
-from prunekit.lake.model import Edge, ScanResult, Skipped, StageReport
+from prunekit.lake.model import Edge, ScanResult, Skipped, StageReport, TableProfile
 from prunekit.lake.params import (ENGINE, INDEX_COLUMNS, MIN_COLUMNS, NUMBERS, SAMPLE_ROWS, SEED,
                                   SEMANTICS_PARAM, WORKERS)
 from prunekit.lake.scan_cache import ScanCache, content_key, scan_cache_dir
@@ -39,6 +40,7 @@ from prunekit.lake.schema_graph import schema_candidates
 from prunekit.lake.semantics import compared_profiles
 from prunekit.lake.stats import stats_prune
 from prunekit.lake.trash import Echo, recover_if_interrupted
+from prunekit.lake.verify import TableStore
 
 
 def _check_options(semantics: str, sample_rows: int, min_columns: int, seed: int, engine: str,
@@ -63,7 +65,7 @@ def find_containment(catalog: Catalog, *, semantics: str = SEMANTICS_PARAM.defau
                      skip_implied: bool = True, verifier=None, memory_bytes: int = 1 << 30,
                      show_progress: bool | None = None,
                      scan_cache: ScanCache | bool | None = None, index_columns: str = INDEX_COLUMNS.default,
-                     numbers: str = NUMBERS.default) -> tuple[ScanResult, Trace]:
+                     numbers: str = NUMBERS.default, tables: TableStore | None = None) -> tuple[ScanResult, Trace]:
     """Run stages 1–3 and the closure on an already profiled lake, comparing its profiles as
     ``semantics.compared_profiles`` gives them (``index_columns``, ``numbers``).
 
@@ -73,7 +75,8 @@ def find_containment(catalog: Catalog, *, semantics: str = SEMANTICS_PARAM.defau
     the edge set is the same, no edge is ``derived``). Tables that became unreadable since they
     were profiled are moved from the profiles to ``skipped``. ``scan_cache``: what earlier scans
     computed (``scan_cache.ScanCache``); default (None/True): the one next to the catalogue's
-    profile cache, none when the catalogue had none; False: none.
+    profile cache, none when the catalogue had none; False: none. ``tables``: the store the
+    catalogue's profiling filled (``scan_catalog(keep=tables.put)``): those tables are not read again.
     """
     _check_options(semantics, sample_rows, min_columns, seed, engine, verifier,
                    index_columns=index_columns, numbers=numbers)
@@ -107,15 +110,10 @@ def find_containment(catalog: Catalog, *, semantics: str = SEMANTICS_PARAM.defau
     try:
         proven, sample_s, verify_s = content_stages(profiles, trace, semantics, sample_rows, seed,
                                                      skip_implied, verifier, memory_bytes, show_progress,
-                                                     scan_cache)
+                                                     scan_cache, tables)
     finally:
         if own_verifier:
             verifier.close()
-    trace.cache_hits = scan_cache.hits
-    try:
-        scan_cache.save({content_key(p) for p in profiles.values()})
-    except (OSError, InputError) as exc:
-        trace.notes.append(f"scan cache not written ({scan_cache.folder}): {exc}")
     stages.append(StageReport("sample", len(trace.stats), len(trace.sample), sample_s))
     stages.append(StageReport("verify", len(trace.sample), len(proven.pairs()), verify_s))
 
@@ -123,7 +121,15 @@ def find_containment(catalog: Catalog, *, semantics: str = SEMANTICS_PARAM.defau
     pairs = proven.pairs()
     closed = transitive_closure(pairs)
     trace.closure_added = closed - pairs
+    if semantics == "set":   # equal rows under set semantics: the fingerprints tell duplicates apart
+        profiles = _fingerprinted(profiles, closed, trace, scan_cache, tables,
+                                  getattr(verifier, "fingerprint_many", None))
     groups = duplicate_groups(closed, profiles, semantics)
+    trace.cache_hits = scan_cache.hits
+    try:
+        scan_cache.save({content_key(p) for p in profiles.values()})
+    except (OSError, InputError) as exc:
+        trace.notes.append(f"scan cache not written ({scan_cache.folder}): {exc}")
     in_group = {x: i for i, g in enumerate(groups) for x in g}
     edges = []
     for p, c in sorted(closed):
@@ -147,6 +153,39 @@ def find_containment(catalog: Catalog, *, semantics: str = SEMANTICS_PARAM.defau
     return result, trace
 
 
+def _fingerprinted(profiles: dict[str, TableProfile], pairs: set, trace: Trace, cache: ScanCache,
+                   tables: TableStore | None, many=None) -> dict[str, TableProfile]:
+    """``profiles`` with the fingerprint of every table in a mutually contained pair of equal row
+    counts (the candidate duplicates): the profile's, the scan cache's, or computed — from ``tables``
+    when it holds the table, else read; by ``many`` for an engine that reads the tables itself
+    (Spark's ``fingerprint_many``: ``(fingerprinted profiles, notes)``) — and recorded in the cache."""
+    from prunekit.lake.profile import with_fingerprint
+
+    need = {x for p, c in pairs if (c, p) in pairs and profiles[p].rows == profiles[c].rows for x in (p, c)}
+    out = dict(profiles)
+    todo = []
+    for name in sorted(need):
+        prof = profiles[name]
+        fp = prof.fingerprint if prof.fingerprint is not None else cache.fingerprint(prof)
+        if fp is None:
+            todo.append(name)
+        else:
+            out[name] = replace(prof, fingerprint=fp)
+    if many is not None and todo:
+        got, notes = many([profiles[n] for n in todo])
+        trace.notes.extend(notes)
+        out.update(got)
+    for name in todo if many is None else ():
+        try:
+            out[name] = with_fingerprint(profiles[name], tables.get(name) if tables is not None else None)
+        except InputError as exc:   # changed since it was verified: no fingerprint, no duplicate
+            trace.notes.append(f"{name} not fingerprinted: {exc}")
+    for name in todo:
+        if out[name].fingerprint is not None:
+            cache.put_fingerprint(profiles[name], out[name].fingerprint)
+    return out
+
+
 def scan_traced(root: str | Path, *, semantics: str = SEMANTICS_PARAM.default,
                 engine: str = ENGINE.default, cache: str | Path | bool | None = None,
                 sample_rows: int = SAMPLE_ROWS.default, seed: int = SEED.default,
@@ -167,11 +206,13 @@ def scan_traced(root: str | Path, *, semantics: str = SEMANTICS_PARAM.default,
         from prunekit.lake.backends import get_verifier
         verifier = get_verifier(engine)
     try:
-        catalog = scan_catalog(root, cache=cache, workers=workers, show_progress=show_progress)
+        tables = TableStore(budget_bytes=memory_bytes)   # what profiling reads, sampling reuses
+        catalog = scan_catalog(root, cache=cache, workers=workers, show_progress=show_progress,
+                               keep=tables.put, profiler=getattr(verifier, "profile_many", None))
         return find_containment(catalog, semantics=semantics, engine=engine, sample_rows=sample_rows,
                                 seed=seed, min_columns=min_columns, skip_implied=skip_implied,
                                 verifier=verifier, memory_bytes=memory_bytes, show_progress=show_progress,
-                                index_columns=index_columns, numbers=numbers)
+                                index_columns=index_columns, numbers=numbers, tables=tables)
     finally:
         if own_verifier:
             verifier.close()

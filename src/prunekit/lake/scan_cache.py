@@ -12,7 +12,9 @@ and verification stages. Everything is keyed by table *content* — ``format:sha
   hashed only where a sample can match) while the sets fit ``budget_bytes``;
 - **sample outcomes** per pair: ``(parent content, child content, child name, k, seed)`` → how many
   sampled rows were missing (0: the pair passed);
-- **exact outcomes** per pair: ``(parent content, child content, semantics)`` → contained or not.
+- **exact outcomes** per pair: ``(parent content, child content, semantics)`` → contained or not;
+- **fingerprints**: content → ``profile.table_fingerprint`` (computed only for the candidate
+  duplicates of set semantics).
 
 An unchanged lake therefore needs no table content at all; a changed or added table is read once
 (a renamed one is only checksummed by the catalogue, and read again only to be sampled as a child),
@@ -90,6 +92,7 @@ class ScanCache:
         self.samples_index: dict[str, list] = {}     # key → [offset, length]
         self.sample_pairs: dict[str, int] = {}
         self.exact_pairs: dict[str, bool] = {}
+        self.fingerprints: dict[str, str] = {}
         self.sets: dict[str, list] = {}              # key → [file, length]
         self._samples_file: str | None = None
         self._samples_blob: np.ndarray | None = None
@@ -110,10 +113,12 @@ class ScanCache:
             self.samples_index = dict(d["samples"])
             self.sample_pairs = dict(d["sample_pairs"])
             self.exact_pairs = dict(d["exact_pairs"])
+            self.fingerprints = dict(d.get("fingerprints", {}))
             self.sets = dict(d["sets"])
             self._samples_file = d.get("samples_file")
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             self.samples_index, self.sample_pairs, self.exact_pairs, self.sets = {}, {}, {}, {}
+            self.fingerprints = {}
 
     @staticmethod
     def sample_key(p: TableProfile, k: int, seed: int, part: str = "rows") -> str:
@@ -190,6 +195,17 @@ class ScanCache:
             self.exact_pairs[self.pair_key(parent, child, semantics)] = bool(ok)
             self.dirty = True
 
+    def fingerprint(self, p: TableProfile) -> str | None:
+        v = self.fingerprints.get(content_key(p))
+        if v is not None:
+            self.hits += 1
+        return v
+
+    def put_fingerprint(self, p: TableProfile, fingerprint: str) -> None:
+        if self.folder is not None:
+            self.fingerprints[content_key(p)] = fingerprint
+            self.dirty = True
+
     # --- writing -------------------------------------------------------------------------------
 
     def save(self, present: set[str]) -> None:
@@ -205,9 +221,11 @@ class ScanCache:
         old = {k: v for k, v in self.samples_index.items() if alive(k)}
         sample_pairs = {k: v for k, v in self.sample_pairs.items() if alive(k, 2)}
         exact_pairs = {k: v for k, v in self.exact_pairs.items() if alive(k, 2)}
+        fingerprints = {k: v for k, v in self.fingerprints.items() if k in present}
         sets = {k: v for k, v in self.sets.items() if alive(k)}
-        forgot = (len(old), len(sample_pairs), len(exact_pairs), len(sets)) != (
-            len(self.samples_index), len(self.sample_pairs), len(self.exact_pairs), len(self.sets))
+        forgot = (len(old), len(sample_pairs), len(exact_pairs), len(sets), len(fingerprints)) != (
+            len(self.samples_index), len(self.sample_pairs), len(self.exact_pairs), len(self.sets),
+            len(self.fingerprints))
         if not (self.dirty or forgot):
             return
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -241,7 +259,8 @@ class ScanCache:
             tmp.write_text(json.dumps({"version": SCAN_CACHE_VERSION, "prunekit": __version__,
                                        "code": code_digest(), "samples_file": samples_file,
                                        "samples": index, "sample_pairs": sample_pairs,
-                                       "exact_pairs": exact_pairs, "sets": sets}))
+                                       "exact_pairs": exact_pairs, "sets": sets,
+                                       "fingerprints": fingerprints}))
         # files no index names any more (other scans reading an older index treat them as misses)
         keep = {samples_file, "index.json", "sets"}
         for f in self.folder.iterdir():
@@ -252,7 +271,7 @@ class ScanCache:
             if f.suffix == ".npy" and f.name not in named:
                 f.unlink(missing_ok=True)
         self.samples_index, self.sample_pairs = index, sample_pairs
-        self.exact_pairs, self.sets = exact_pairs, sets
+        self.exact_pairs, self.sets, self.fingerprints = exact_pairs, sets, fingerprints
         self._samples_file, self._samples_blob = samples_file, None
         self._new_samples, self._new_sets, self.dirty = {}, {}, False
 

@@ -29,8 +29,8 @@ def describe_layout(path: str | Path, fmt: str) -> dict[str, Any]:
     a folder of parts also lists its other files (they are not part of the table and are not
     rebuilt). CSV: delimiter, header, line ending (pyarrow's reader defaults are the only
     dialect ``tableio`` reads). A Hive-partitioned folder: its keys and each part as above
-    (``formats.describe_hive``); a Delta table: ``delta.describe_delta``. Iceberg tables are
-    never deleted (``RecipeError``).
+    (``formats.describe_hive``); a Delta table: ``delta.describe_delta``; an Iceberg table: its
+    catalog entry and folder (``iceberg_delete.describe``, ``RecipeError`` when it cannot be deleted).
     """
     p = formats.as_path(path)   # a local Path, or a RemoteFile on an object store (plans only)
     if fmt == formats.HIVE:
@@ -39,8 +39,8 @@ def describe_layout(path: str | Path, fmt: str) -> dict[str, Any]:
         from prunekit.lake import delta
         return delta.describe_delta(p)
     if fmt == formats.ICEBERG:
-        from prunekit.lake import iceberg
-        raise RecipeError(iceberg.NOT_DELETED)
+        from prunekit.lake import iceberg_delete
+        return iceberg_delete.describe(p)
     if fmt == "csv":
         return _csv_layout(p)
     parts = [_parquet_part(f, f.relative_to(p).as_posix() if p.is_dir() else f.name)
@@ -232,8 +232,8 @@ def write_like(table: pa.Table, child: dict[str, Any], dest: str | Path, *, veri
         from prunekit.lake import delta
         return delta.write_delta(table, layout, dest, check)
     if fmt == formats.ICEBERG:
-        from prunekit.lake import iceberg
-        raise RecipeError(iceberg.NOT_DELETED)
+        from prunekit.lake import iceberg_delete
+        raise RecipeError(f"{child['name']}: {iceberg_delete.NO_REBUILD}")
     parts = formats.check_part_rows(child["name"], layout["parts"], table)
     if not layout.get("folder"):
         with atomic_path(dest) as tmp:

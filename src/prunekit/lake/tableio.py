@@ -82,7 +82,6 @@ def read_table(path: str | Path, fmt: str | None = None) -> pa.Table:
     Raises ``InputError`` with one readable line for unreadable, malformed or inconsistent files.
     """
     import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
 
     p = formats.as_path(path)
     fmt = fmt or formats.detect(p)
@@ -94,18 +93,7 @@ def read_table(path: str | Path, fmt: str | None = None) -> pa.Table:
             table = pacsv.read_csv(source, convert_options=CSV_CONVERT)
         elif fmt == "parquet":
             files = table_files(p)
-            pieces = []
-            for f in files:   # ParquetFile.read: same table as pq.read_table, less overhead
-                with pq.ParquetFile(f) as pf:
-                    pieces.append(pf.read())
-            if len(pieces) == 1:
-                table = pieces[0]
-            else:
-                first = pieces[0].schema
-                for f, t in zip(files[1:], pieces[1:]):
-                    if not t.schema.equals(first, check_metadata=False):
-                        raise InputError(f"{p}: part {f.name} has a different schema from {files[0].name}")
-                table = pa.concat_tables(pieces)
+            table = _parquet_parts(p, files, files)[0]
         else:
             raise InputError(f"{p}: unknown table format {fmt!r} (expected parquet, csv, hive, delta or iceberg)")
     except InputError:
@@ -113,12 +101,75 @@ def read_table(path: str | Path, fmt: str | None = None) -> pa.Table:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{p}: cannot read as {fmt}: {msg}") from exc
+    _check_names(p, table)
+    return table
+
+
+def _check_names(p: Path, table: pa.Table) -> None:
     names = [normalise_name(n) for n in table.column_names]
     seen: set[str] = set()
     dup = sorted({n for n in names if n in seen or seen.add(n)})   # linear: tables can be wide
     if dup:
         raise InputError(f"{p}: duplicate column names after normalisation: {', '.join(dup)}")
-    return table
+
+
+def _parquet_parts(p: Path, files: list, sources: list) -> tuple[pa.Table, list]:
+    """The parts ``files`` of the Parquet table ``p`` (read from ``sources``: the files, or buffers of
+    their bytes) concatenated, and each part's ``(FileMetaData, Arrow schema)``."""
+    import pyarrow.parquet as pq
+
+    pieces, footers = [], []
+    for src in sources:   # ParquetFile.read: same table as pq.read_table, less overhead
+        with pq.ParquetFile(src) as pf:
+            pieces.append(pf.read())
+            footers.append((pf.metadata, pf.schema_arrow))
+    first = pieces[0].schema
+    for f, t in zip(files[1:], pieces[1:]):
+        if not t.schema.equals(first, check_metadata=False):
+            raise InputError(f"{p}: part {f.name} has a different schema from {files[0].name}")
+    return (pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)), footers
+
+
+#: local Parquet and CSV tables up to this many bytes are read into memory once, hashed and parsed
+#: from there (``read_with_checksum``); bigger ones are read and hashed in two streaming passes
+ONE_READ_BYTES = 256 << 20
+
+
+def read_with_checksum(path: str | Path, fmt: str | None = None) -> tuple[pa.Table, str, list]:
+    """``(read_table(path), file_checksum(path), footers)`` from one read of the bytes: the table,
+    the sha256 of the very bytes it was parsed from, and each Parquet part's ``(FileMetaData, Arrow
+    schema)`` (``profile.footer_bounds``; empty for CSV). Local Parquet files, folders of parts and
+    CSV files up to ``ONE_READ_BYTES``; any other table is read and hashed separately (no footers).
+    Raises ``InputError`` like ``read_table``."""
+    import pyarrow.csv as pacsv
+
+    p = formats.as_path(path)
+    fmt = fmt or formats.detect(p)
+    if fmt not in ("parquet", "csv") or isinstance(p, objectstore.RemoteFile) or formats.is_iceberg_ref(p):
+        return read_table(p, fmt), file_checksum(p), []
+    files = table_files(p)
+    try:
+        if sum(f.stat().st_size for f in files) > ONE_READ_BYTES:
+            return read_table(p, fmt), file_checksum(p), []
+        h = hashlib.sha256()
+        blobs = []
+        for f in files:
+            if p.is_dir():
+                h.update(f.relative_to(p).as_posix().encode() + b"\0")
+            blobs.append(f.read_bytes())
+            h.update(blobs[-1])
+        sources = [pa.BufferReader(b) for b in blobs]
+        if fmt == "csv":
+            table, footers = pacsv.read_csv(sources[0], convert_options=CSV_CONVERT), []
+        else:
+            table, footers = _parquet_parts(p, files, sources)
+    except InputError:
+        raise
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{p}: cannot read as {fmt}: {msg}") from exc
+    _check_names(p, table)
+    return table, h.hexdigest(), footers
 
 
 def _read_format(p: Path, fmt: str) -> pa.Table:

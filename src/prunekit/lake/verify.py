@@ -25,6 +25,8 @@ set semantics only presence.
 
 from __future__ import annotations
 
+import threading
+
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
@@ -142,33 +144,47 @@ class TableStore:
     """Reads tables through ``tableio.read_table`` and keeps recently used ones (LRU, byte budget).
 
     The verification loop walks parents in order and touches each child several times; keeping
-    them in memory avoids re-reading small tables for every parent they belong to.
+    them in memory avoids re-reading small tables for every parent they belong to. The profiling
+    stage hands the tables it read to the scan's store (``put``, thread-safe), so a table read to be
+    profiled is not read again to be sampled or verified while it fits the budget.
     """
 
-    def __init__(self, profiles: dict[str, TableProfile], budget_bytes: int = 1 << 30,
+    def __init__(self, profiles: dict[str, TableProfile] | None = None, budget_bytes: int = 1 << 30,
                  reader: Callable[[str, str], pa.Table] | None = None):
-        self.profiles = profiles
+        self.profiles = profiles or {}
         self.budget = budget_bytes
         self._reader = reader or (lambda path, fmt: read_table(path, fmt))
         self._cache: OrderedDict[str, pa.Table] = OrderedDict()
         self._bytes = 0
+        self._lock = threading.Lock()
         self.reads = 0
 
-    def get(self, name: str) -> pa.Table:
-        t = self._cache.get(name)
-        if t is not None:
-            self._cache.move_to_end(name)
-            return t
-        p = self.profiles[name]
-        t = self._reader(p.path, p.format)
-        self.reads += 1
-        nb = t.nbytes
-        if nb <= self.budget:
-            self._cache[name] = t
+    def put(self, name: str, table: pa.Table) -> None:
+        """Keep ``table`` as ``name`` (the table as read for its profile), dropping the least
+        recently used beyond the budget; a table bigger than the budget is not kept."""
+        nb = table.nbytes
+        if nb > self.budget:
+            return
+        with self._lock:
+            old = self._cache.pop(name, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+            self._cache[name] = table
             self._bytes += nb
             while self._bytes > self.budget and self._cache:
                 _, old = self._cache.popitem(last=False)
                 self._bytes -= old.nbytes
+
+    def get(self, name: str) -> pa.Table:
+        with self._lock:
+            t = self._cache.get(name)
+            if t is not None:
+                self._cache.move_to_end(name)
+                return t
+        p = self.profiles[name]
+        t = self._reader(p.path, p.format)
+        self.reads += 1
+        self.put(name, t)
         return t
 
     def clear(self) -> None:

@@ -59,7 +59,12 @@ def _stderr_to(path: Path):
 class SparkVerifier:
     name = "spark"
 
-    def __init__(self, master: str = "local[1]", shuffle_partitions: int = 2, session=None):
+    def __init__(self, master: str = "local[*]", shuffle_partitions: int = 2, session=None,
+                 end_to_end: bool = True):
+        """``session``: a running ``SparkSession`` (a cluster's, ``spark-submit``'s), else a quiet
+        local one on ``master``. ``end_to_end``: the scan's profiling, sample and verification run
+        as Spark jobs on the tables' paths (``spark_lake``: the driver reads no table); False: only
+        the ``open_parent``/``contains_many`` calls, on tables read by the driver."""
         require("pyspark", "spark")
         from pyspark.sql import SparkSession
 
@@ -90,6 +95,13 @@ class SparkVerifier:
                                  f"(JVM output: {jvm_log})") from exc
             session.sparkContext.setLogLevel("ERROR")
         self.spark = session
+        if end_to_end:   # the hooks the catalogue and the content stages look for
+            from prunekit.lake.backends.spark_lake import SparkJobs
+
+            self.jobs = SparkJobs(session)
+            self.profile_many = self.jobs.profile_many
+            self.content_answers = self.jobs.content_answers
+            self.fingerprint_many = self.jobs.fingerprint_many
         self._pagg = None
         self._cols: list[str] | None = None
         self._schema: pa.Schema | None = None
