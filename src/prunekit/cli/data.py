@@ -13,6 +13,7 @@ import typer
 from prunekit.cli._common import console, option, table
 from prunekit.data.scores import SCORERS, scorer_params
 from prunekit.data.select import COUNT, KEEP, SELECTORS, selector_params
+from prunekit.errors import ConfigError
 from prunekit.params import Param
 from prunekit.data.train.subset import KD_ALPHA, KD_TAU
 from prunekit.data.train.trainer import TRAIN_PARAMS as _TP
@@ -22,6 +23,8 @@ app = typer.Typer(help="Score, select and export training examples.", no_args_is
 DATA_HELP = "Examples: .npy (memory-mapped), .parquet (file or folder), .arrow/.feather or .csv."
 _METHOD = Param("method", "choice", choices=lambda: list(SCORERS), help="Scorer; repeat for several")
 _SELECTOR = Param("selector", "choice", choices=lambda: list(SELECTORS), help="Selector")
+_ENGINE = Param("engine", "choice", choices=("local", "ray"), default="local",
+                help="Where the geometry scorers run: this process, or a Ray cluster (pip install 'prunekit[ray]')")
 
 
 def _scorer_option(name: str, *flags: str, extra: str = ""):
@@ -57,27 +60,65 @@ def score_cmd(
     variant: Optional[str] = _scorer_option("variant"),
     window: Optional[int] = _scorer_option("window"),
     seed: int = option(_TP["seed"]),
+    engine: str = option(_ENGINE),
+    address: Optional[str] = typer.Option(None, help="--engine ray: address of an existing Ray cluster (default: start a local one)."),
+    workers: Optional[int] = typer.Option(None, help="--engine ray: pieces of work run at once (default: the cluster's CPUs)."),
+    selection: Optional[Path] = typer.Option(None, help="--engine ray: also select (--selector, --keep, --dedup) and write the selection here."),
+    selector: str = option(_SELECTOR, "--selector", default="dbp", help="--engine ray: selector of --selection"),
+    keep: Optional[float] = option(KEEP, extra="(--engine ray with --selection)"),
+    dedup: bool = typer.Option(False, "--dedup", help="--engine ray with --selection: drop near-duplicates first."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary."),
 ) -> None:
     """Score every example and write a Parquet table.
+
+    DATA may also be a folder or glob of .npy / Parquet shards (local paths or fsspec URIs); with
+    --engine ray they are scored on a Ray cluster, and one part per shard is written beside the
+    merged table (OUT.parts/).
 
     Example:
 
         prunekit data score emb.npy --labels labels.npy -m prototypicality -m semdedup -m density --k 1000 -o scores.parquet
 
         prunekit data score mnist.parquet -m el2n -m forgetting -m aum --runs 10 --epochs 10 -o dyn.parquet
+
+        prunekit data score 'emb/*.npy' -m prototypicality -m semdedup -m density --k 1000 --engine ray -o scores.parquet --selection sel.parquet --keep 0.3 --dedup
     """
     from prunekit.data import score
     from prunekit.io import read_examples
     from prunekit.data import ScoreTable
+    from prunekit.io.shards import is_shard_source, read_shards
 
-    ScoreTable.check_output(out, [("data", data), ("labels", labels), ("ids", ids)])
-    ex = read_examples(data, embedding_column=embedding_column, label_column=label_column,
-                       id_column=id_column, labels=labels, ids=ids)
-    t = score(ex, method, seed=seed, show_progress=None if not quiet else False,
-              k=k, metric=metric, sample=sample, niter=niter, n_neighbors=n_neighbors, eps=eps, policy=policy,
-              runs=runs, epochs=epochs, model=model, at_epoch=at_epoch, variant=variant, window=window)
-    t.write(out)
+    progress = None if not quiet else False
+    geometry = dict(k=k, metric=metric, sample=sample, niter=niter, n_neighbors=n_neighbors, eps=eps, policy=policy)
+    if engine == "ray":
+        from prunekit.data.engines import score_shards
+
+        if labels is not None or ids is not None:
+            raise ConfigError("--engine ray reads labels and ids from Parquet shards' columns, not from --labels/--ids")
+
+        sel = {"out": selection, "method": selector, "keep": keep, "dedup": dedup} if selection else None
+        run = score_shards(str(data), method, out, engine="ray", address=address, workers=workers, seed=seed,
+                           selection=sel, embedding_column=embedding_column, label_column=label_column,
+                           id_column=id_column, show_progress=progress,
+                           **{k_: v for k_, v in geometry.items() if v is not None})
+        t = run.scores
+        if not quiet:
+            console.print(f"ray: {len(run.computed.get('assign', []))} shards assigned, "
+                          f"{len(run.skipped.get('assign', []))} already done; seconds per stage {run.seconds}; "
+                          f"parts → {run.paths['parts']}")
+    else:
+        if selection is not None:
+            raise ConfigError("--selection is part of --engine ray; locally, run 'prunekit data select' on the scores")
+        ScoreTable.check_output(out, [("data", data), ("labels", labels), ("ids", ids)])
+        if is_shard_source(str(data)):
+            ex = read_shards(str(data), embedding_column=embedding_column, label_column=label_column,
+                             id_column=id_column)
+        else:
+            ex = read_examples(data, embedding_column=embedding_column, label_column=label_column,
+                               id_column=id_column, labels=labels, ids=ids)
+        t = score(ex, method, seed=seed, show_progress=progress, **geometry,
+                  runs=runs, epochs=epochs, model=model, at_epoch=at_epoch, variant=variant, window=window)
+        t.write(out)
     if quiet:
         return
     rows = []

@@ -40,6 +40,15 @@ def score(
     ``params`` go to the scorers that declare them (``k``, ``metric``, ``sample``, ``niter`` shape
     the one k-means clustering shared by all geometry scorers of the run; ``eps``/``policy`` go to
     semdedup; ``n_neighbors`` to density). A parameter no requested scorer uses is an error."""
+    scorers, shared = plan_scoring(methods, params, len(examples), examples.n_classes)
+    ctx = ScoringContext(examples, seed=seed, show_progress=show_progress, clustering_params=shared)
+    return run_scorers(examples, scorers, ctx)
+
+
+def plan_scoring(methods: str | Sequence[str], params: dict[str, Any], n: int,
+                 n_classes: int | None) -> tuple[list, dict[str, Any]]:
+    """The scorers of a run (parameters checked against what they declare) and the clustering
+    parameters they share; no work on the data yet."""
     if isinstance(methods, str):
         methods = [methods]
     methods = list(dict.fromkeys(methods))
@@ -57,8 +66,14 @@ def score(
     # One clustering per run: if prototypicality runs with other geometry scorers, they agree on k.
     geo = [s for s in scorers if s.uses_clustering]
     if len(geo) > 1 and "k" not in shared:
-        shared["k"] = default_k(len(examples), examples.n_classes, prefer_classes=False)
-    ctx = ScoringContext(examples, seed=seed, show_progress=show_progress, clustering_params=shared)
+        shared["k"] = default_k(n, n_classes, prefer_classes=False)
+    return scorers, shared
+
+
+def run_scorers(examples: ExampleSet, scorers: list, ctx: ScoringContext) -> ScoreTable:
+    """Run ``scorers`` over ``examples`` in one context and assemble the table (shared by the
+    local and the distributed engines: the distributed one hands in a context holding its
+    clustering and near-duplicates)."""
     columns: dict[str, np.ndarray] = {}
     directions: dict[str, str] = {}
     cluster = duplicate_of = None
@@ -84,7 +99,7 @@ def score(
         "label_names": examples.label_names,
         "directions": directions,
         "scorers": runs,
-        "seed": int(seed),
+        "seed": int(ctx.seed),
     }
     return ScoreTable(
         ids=examples.ids, labels=examples.labels, scores=columns, cluster=cluster,

@@ -96,11 +96,18 @@ def _canonical_block(block: np.ndarray) -> tuple[bytes, np.ndarray]:
 def _content_digest(X: np.ndarray, labels: np.ndarray | None) -> str:
     from prunekit.io.arrays import iter_raw_blocks
 
+    # positional reads for a memory-mapped file: no mapped page becomes resident
+    blocks = (block for _, _, block in iter_raw_blocks(X, block_rows(X.shape[1])))
+    return _content_digest_blocks(X.shape[1], blocks, labels)
+
+
+def _content_digest_blocks(dim: int, blocks, labels: np.ndarray | None) -> str:
+    """The content digest from the rows in blocks of ``block_rows(dim)`` (the last one shorter)."""
     h = hashlib.sha256()
-    h.update(f"{X.shape[1]}\0".encode())
+    h.update(f"{dim}\0".encode())
     # block boundaries depend on the width only (never the dtype), so equal values give equal
-    # digests; positional reads for a memory-mapped file: no mapped page becomes resident
-    for _, _, block in iter_raw_blocks(X, block_rows(X.shape[1])):
+    # digests
+    for block in blocks:
         tag, arr = _canonical_block(block)
         h.update(tag)
         h.update(memoryview(arr).cast("B"))

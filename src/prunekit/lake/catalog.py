@@ -47,11 +47,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -290,22 +292,42 @@ def _moved_profile(ref: TableRef, by_size: dict[tuple[str, int], list[dict]]) ->
     return None
 
 
-def _profile_all(todo: list[TableRef], workers: int, advance, keep=None) -> list[TableProfile | Skipped]:
-    """``profile_or_skip`` of every ref, in order, in this thread or in ``workers`` threads.
+#: lakes with at least this many tables to profile are profiled in forked processes (below it, the
+#: start-up costs more than it saves)
+PROCESS_MIN_TABLES = 256
 
-    (Not processes: a start method other than fork re-runs the caller's unguarded main script in
-    every worker, and on 2 cores the lake benchmarks showed no gain over threads.)"""
+
+def _profile_all(todo: list[TableRef], workers: int, advance, keep=None) -> list[TableProfile | Skipped]:
+    """``profile_or_skip`` of every ref, in order: in this thread, or with ``workers`` > 1 in that
+    many forked processes (``PROCESS_MIN_TABLES`` tables or more, where ``fork`` exists) or threads.
+
+    Processes, because most of a small table's profile is Python holding the GIL: threads gave no
+    gain on 2 cores. Forked only (a ``spawn`` worker re-runs the caller's unguarded main script);
+    the tables they read stay in them, so ``keep`` gets tables only from threads or this thread."""
     if workers == 1 or len(todo) <= 1:
         out = []
         for ref in todo:
             out.append(profile_or_skip(ref, keep))
             advance(1)
         return out
+    shown = 0
+    if len(todo) >= PROCESS_MIN_TABLES and "fork" in multiprocessing.get_all_start_methods():
+        chunk = max(1, min(32, len(todo) // (workers * 8)))
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                out = []
+                for r in pool.map(profile_or_skip, todo, chunksize=chunk):
+                    out.append(r)
+                    advance(1)
+                return out
+        except BrokenProcessPool:   # a worker killed (out of memory, a signal): threads instead
+            shown = len(out)
     with ThreadPoolExecutor(workers) as pool:
         out = []
-        for r in pool.map(lambda ref: profile_or_skip(ref, keep), todo):
+        for i, r in enumerate(pool.map(lambda ref: profile_or_skip(ref, keep), todo)):
             out.append(r)
-            advance(1)
+            if i >= shown:
+                advance(1)
         return out
 
 

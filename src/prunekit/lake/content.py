@@ -88,15 +88,19 @@ def content_stages(profiles: dict[str, TableProfile], trace: Trace, semantics: s
     def load(name: str):
         if name in bad_tables or engine_reads is not None:
             return None
-        before = store.reads
         try:
             t = store.get(name)
         except InputError as exc:   # changed or vanished since it was profiled
             bad_tables[name] = f"unreadable during verification: {exc}"
             return None
-        if store.reads != before:
+        if name in store.read_names:
             trace.read.add(name)
         return t
+
+    # A cold scan reads nearly every table of a pair: read them ahead, in the walk's order, while
+    # this thread hashes and queries. (With answers cached, a table is read only if one is missing.)
+    stop_prefetch = store.prefetch(_walk_tables(order, by_parent, profiles)) \
+        if engine_reads is None and cache.empty else (lambda: None)
 
     def child_sample(child: str, cs: tuple[str, ...], part: str = "rows") -> np.ndarray | None:
         """The child's sampled rows hashed on ``cs`` (``part="rows"``: one hash per row), or each
@@ -143,51 +147,54 @@ def content_stages(profiles: dict[str, TableProfile], trace: Trace, semantics: s
             return True
         return False
 
-    with progress(len(order), "verifying parents", show_progress) as advance:
-        for parent in order:
-            t0 = time.perf_counter()
-            pprof = profiles[parent]
-            # Largest children first: once a big child is proven, smaller ones inside it are implied.
-            children = sorted(by_parent[parent], key=lambda c: (-profiles[c].rows, c))
-            survivors: dict[tuple[str, ...], list[str]] = defaultdict(list)
-            # Known answers first; the others are sampled together per column set (the parent's
-            # projection hashed once for all of them), then recorded in the children's order.
-            plan: list[tuple[str, tuple[str, ...] | None, int | None]] = []
-            need: dict[tuple[str, ...], list[str]] = defaultdict(list)
-            for child in children:
-                if imply(parent, child):
-                    plan.append((child, None, None))
-                    continue
-                cs = column_set(profiles[child])
-                missing = cache.sample_outcome(pprof, profiles[child], k, seed)
-                if missing is None:
-                    need[cs].append(child)
-                plan.append((child, cs, missing))
-            computed: dict[str, int] = {}
-            for cs, kids in need.items():
-                if parent not in bad_tables:
-                    computed.update(sample_group(parent, cs, kids))
-            for child, cs, missing in plan:
-                if cs is None:
+    try:
+        with progress(len(order), "verifying parents", show_progress) as advance:
+            for parent in order:
+                t0 = time.perf_counter()
+                pprof = profiles[parent]
+                # Largest children first: once a big child is proven, smaller ones inside it are implied.
+                children = sorted(by_parent[parent], key=lambda c: (-profiles[c].rows, c))
+                survivors: dict[tuple[str, ...], list[str]] = defaultdict(list)
+                # Known answers first; the others are sampled together per column set (the parent's
+                # projection hashed once for all of them), then recorded in the children's order.
+                plan: list[tuple[str, tuple[str, ...] | None, int | None]] = []
+                need: dict[tuple[str, ...], list[str]] = defaultdict(list)
+                for child in children:
+                    if imply(parent, child):
+                        plan.append((child, None, None))
+                        continue
+                    cs = column_set(profiles[child])
+                    missing = cache.sample_outcome(pprof, profiles[child], k, seed)
+                    if missing is None:
+                        need[cs].append(child)
+                    plan.append((child, cs, missing))
+                computed: dict[str, int] = {}
+                for cs, kids in need.items():
+                    if parent not in bad_tables:
+                        computed.update(sample_group(parent, cs, kids))
+                for child, cs, missing in plan:
+                    if cs is None:
+                        trace.sample.append((parent, child))
+                        continue
+                    missing = computed.get(child) if missing is None else missing
+                    if missing is None:
+                        continue          # unreadable now
+                    if missing:
+                        trace.sample_dropped[(parent, child)] = missing
+                        continue
                     trace.sample.append((parent, child))
-                    continue
-                missing = computed.get(child) if missing is None else missing
-                if missing is None:
-                    continue          # unreadable now
-                if missing:
-                    trace.sample_dropped[(parent, child)] = missing
-                    continue
-                trace.sample.append((parent, child))
-                survivors[cs].append(child)
-            t1 = time.perf_counter()
-            sample_s += t1 - t0
-            for cs, kids in survivors.items():
-                todo = [c for c in kids if not imply(parent, c)]
-                if todo:
-                    _verify_group(parent, cs, todo, profiles, semantics, verifier, load, imply, cache,
-                                  trace, proven)
-            verify_s += time.perf_counter() - t1
-            advance(1)
+                    survivors[cs].append(child)
+                t1 = time.perf_counter()
+                sample_s += t1 - t0
+                for cs, kids in survivors.items():
+                    todo = [c for c in kids if not imply(parent, c)]
+                    if todo:
+                        _verify_group(parent, cs, todo, profiles, semantics, verifier, load, imply, cache,
+                                      trace, proven)
+                verify_s += time.perf_counter() - t1
+                advance(1)
+    finally:
+        stop_prefetch()
     trace.unreadable.update(bad_tables)
     return proven, sample_s, verify_s
 
@@ -240,6 +247,17 @@ def _sorted_set(h: np.ndarray) -> np.ndarray:
     on millions of uint64)."""
     h = np.sort(h)
     return h[np.concatenate(([True], h[1:] != h[:-1]))] if len(h) else h
+
+
+def _walk_tables(order: list[str], by_parent: dict[str, list[str]], profiles) -> list[str]:
+    """The tables of the pairs in the order the walk first needs them: each parent's children
+    (largest first), then the parent."""
+    seen: dict[str, None] = {}
+    for parent in order:
+        for child in sorted(by_parent[parent], key=lambda c: (-profiles[c].rows, c)):
+            seen.setdefault(child)
+        seen.setdefault(parent)
+    return list(seen)
 
 
 def _verify_group(parent: str, cs: tuple[str, ...], todo: list[str], profiles, semantics: str,

@@ -13,6 +13,8 @@ Type normalisation is the first thing that makes files from different writers co
 
 from __future__ import annotations
 
+import functools
+
 import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
@@ -57,6 +59,18 @@ def normalise_type(t: pa.DataType) -> str:
     widens to float64 exactly, so its values can be compared in double precision. Dictionary
     columns take their value type. Timestamps keep their time zone but not their unit.
     """
+    try:
+        return _TYPE_NAMES[t]
+    except (KeyError, TypeError):
+        name = _TYPE_NAMES[t] = _normalise_type(t)
+        return name
+
+
+#: ``normalise_type`` of the types seen (a lake has a handful; profiling asks once per column)
+_TYPE_NAMES: dict[pa.DataType, str] = {}
+
+
+def _normalise_type(t: pa.DataType) -> str:
     if pa.types.is_dictionary(t):
         return normalise_type(t.value_type)
     if pa.types.is_timestamp(t):
@@ -126,8 +140,9 @@ class TableProfile:
     def to_dict(self) -> dict[str, Any]:
         # Shallow copies (every field is a plain value): dataclasses.asdict deep-copies and was a
         # measurable part of profiling a 2,000-table lake.
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["columns"] = [{f.name: getattr(c, f.name) for f in fields(c)} for c in self.columns]
+        d = {n: getattr(self, n) for n in _field_names(TableProfile)}
+        names = _field_names(ColumnProfile)
+        d["columns"] = [{n: getattr(c, n) for n in names} for c in self.columns]
         return d
 
     @classmethod
@@ -135,6 +150,11 @@ class TableProfile:
         d = dict(d)
         d["columns"] = tuple(ColumnProfile(**c) for c in d["columns"])
         return cls(**d)
+
+
+@functools.lru_cache(maxsize=None)
+def _field_names(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 @dataclass(frozen=True)

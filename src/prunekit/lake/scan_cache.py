@@ -47,6 +47,7 @@ SCAN_CACHE_VERSION = 1
 #: sources whose change can change a profile, a row hash or an exact answer
 SEMANTIC_SOURCES = ("tableio.py", "profile.py", "verify.py", "model.py", "formats.py", "delta.py",
                     "iceberg.py", "backends/__init__.py", "backends/duckdb_.py", "backends/spark_.py",
+                    "backends/spark_lake.py", "backends/spark_tasks.py",
                     "semantics.py")
 
 
@@ -194,6 +195,12 @@ class ScanCache:
         if self.folder is not None:
             self.exact_pairs[self.pair_key(parent, child, semantics)] = bool(ok)
             self.dirty = True
+
+    @property
+    def empty(self) -> bool:
+        """Nothing known yet (no folder, or a first scan): every answer will be computed."""
+        return not (self.samples_index or self.sample_pairs or self.exact_pairs or self.sets
+                    or self._new_samples or self._new_sets)
 
     def fingerprint(self, p: TableProfile) -> str | None:
         v = self.fingerprints.get(content_key(p))

@@ -154,38 +154,65 @@ class TableStore:
         self.profiles = profiles or {}
         self.budget = budget_bytes
         self._reader = reader or (lambda path, fmt: read_table(path, fmt))
-        self._cache: OrderedDict[str, pa.Table] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[pa.Table, int]] = OrderedDict()   # name → (table, bytes)
         self._bytes = 0
         self._lock = threading.Lock()
         self.reads = 0
+        self.read_names: set[str] = set()   # tables this store read (not those ``put`` in it)
 
     def put(self, name: str, table: pa.Table) -> None:
         """Keep ``table`` as ``name`` (the table as read for its profile), dropping the least
         recently used beyond the budget; a table bigger than the budget is not kept."""
-        nb = table.nbytes
+        nb = table.get_total_buffer_size()   # O(buffers); ``nbytes`` walks slices
         if nb > self.budget:
             return
         with self._lock:
             old = self._cache.pop(name, None)
             if old is not None:
-                self._bytes -= old.nbytes
-            self._cache[name] = table
+                self._bytes -= old[1]
+            self._cache[name] = (table, nb)
             self._bytes += nb
             while self._bytes > self.budget and self._cache:
-                _, old = self._cache.popitem(last=False)
-                self._bytes -= old.nbytes
+                _, (_, n) = self._cache.popitem(last=False)
+                self._bytes -= n
 
     def get(self, name: str) -> pa.Table:
         with self._lock:
-            t = self._cache.get(name)
-            if t is not None:
+            kept = self._cache.get(name)
+            if kept is not None:
                 self._cache.move_to_end(name)
-                return t
+                return kept[0]
         p = self.profiles[name]
         t = self._reader(p.path, p.format)
-        self.reads += 1
+        with self._lock:
+            self.reads += 1
+            self.read_names.add(name)
         self.put(name, t)
         return t
+
+    def prefetch(self, names: list[str]) -> Callable[[], None]:
+        """Read ``names``, in this order, in a background thread while the store holds less than
+        half its budget (Arrow reads without the GIL: the reading overlaps the caller's hashing and
+        queries). Returns the function that stops and joins it. A table that fails to read is left
+        for the caller's own ``get`` to report."""
+        stop = threading.Event()
+
+        def run() -> None:
+            for n in names:
+                if stop.is_set() or self._bytes > self.budget // 2:
+                    return
+                try:
+                    self.get(n)
+                except Exception:   # noqa: BLE001 - reported by the caller's get, in its thread
+                    continue
+
+        thread = threading.Thread(target=run, name="prunekit-prefetch", daemon=True)
+        thread.start()
+
+        def done() -> None:
+            stop.set()
+            thread.join()
+        return done
 
     def clear(self) -> None:
         self._cache.clear()

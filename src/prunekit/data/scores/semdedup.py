@@ -19,6 +19,7 @@ Algorithm and parameters: docs/ALGORITHMS.md §1.9.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -44,12 +45,41 @@ MEMORY = Param("memory", int, low=1, default=DEFAULT_MEMORY,
 
 
 def keep_order(rows: np.ndarray, distance: np.ndarray, policy: str, rng: np.random.Generator) -> np.ndarray:
-    """Order of a cluster's members (``rows`` ascending) under the keep policy; ties by row."""
+    """Positions of a cluster's members (``rows`` ascending, ``distance`` theirs) in keep order
+    under the policy; ties by row. ``rng`` is the cluster's own (``cluster_rng``)."""
     if policy == "hard":
-        return rows[np.lexsort((rows, -distance[rows]))]
+        return np.lexsort((rows, -distance))
     if policy == "easy":
-        return rows[np.lexsort((rows, distance[rows]))]
-    return rows[rng.permutation(len(rows))]
+        return np.lexsort((rows, distance))
+    return rng.permutation(len(rows))
+
+
+def cluster_rng(seed: int, cluster: int) -> np.random.Generator:
+    """The random keep order of one cluster depends on the seed and the cluster only, so clusters
+    can be deduplicated in any order, on any worker."""
+    return np.random.default_rng([int(seed), int(cluster)])
+
+
+def dedup_members(rows: np.ndarray, distance: np.ndarray, E: np.ndarray, cluster: int, *, eps: float,
+                  policy: str, seed: int, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """SemDeDup of one cluster: its members' rows (ascending), their centroid distances and unit
+    float32 embeddings (same order). Returns, per member, ``(row it duplicates or -1, max
+    similarity to earlier members)`` — the one computation both engines run for every cluster."""
+    dup_of = np.full(len(rows), -1, dtype=np.int64)
+    msim = np.full(len(rows), -1.0, dtype=np.float32)
+    if len(rows) < 2:
+        return dup_of, msim
+    perm = keep_order(rows, distance, policy, cluster_rng(seed, cluster))
+    dup, ms = _dedup_cluster(np.ascontiguousarray(E[perm]), 1.0 - eps, block, _tri(block))
+    removed = dup >= 0
+    dup_of[perm[removed]] = rows[perm[dup[removed]]]
+    msim[perm] = ms
+    return dup_of, msim
+
+
+@functools.lru_cache(maxsize=4)
+def _tri(block: int) -> np.ndarray:
+    return np.triu(np.ones((block, block), dtype=bool))
 
 
 def _dedup_cluster(E: np.ndarray, thr: float, block: int, tri: np.ndarray):
@@ -98,15 +128,9 @@ def semdedup(
     POLICY.check(policy)
     MEMORY.check(memory)
     n, d = X.shape
-    thr = 1.0 - eps
-    rng = np.random.default_rng(seed)
     sizes = np.bincount(assign, minlength=k)
     bounds = np.concatenate([[0], np.cumsum(sizes)])
-    by_cluster = np.argsort(assign, kind="stable")
-    # order[p] = row at position p: clusters one after another, each in keep order
-    order = np.empty(n, dtype=np.int64)
-    for c in np.flatnonzero(sizes):
-        order[bounds[c] : bounds[c + 1]] = keep_order(by_cluster[bounds[c] : bounds[c + 1]], distance, policy, rng)
+    by_cluster = np.argsort(assign, kind="stable")  # clusters one after another, rows ascending
     # groups of consecutive clusters holding at most `memory` bytes of rows (a lone big cluster
     # forms its own group)
     rows_per_group = max(1, int(memory) // (4 * d))
@@ -119,7 +143,6 @@ def semdedup(
         start = stop
     dup_of = np.full(n, -1, dtype=np.int64)
     msim = np.full(n, -1.0, dtype=np.float32)
-    tri = np.triu(np.ones((block, block), dtype=bool))
     spans = [(int(bounds[c0]), int(bounds[c1])) for c0, c1 in groups]
     buf = None
     with progress(n, f"SemDeDup in {k} clusters", show_progress) as advance:
@@ -130,7 +153,7 @@ def semdedup(
             if not (sizes[c0:c1] > 1).any():
                 advance(b - a)
                 continue
-            group_rows = np.sort(order[a:b])
+            group_rows = np.sort(by_cluster[a:b])
             if buf is None:
                 buf = np.empty((max(b1 - a1 for a1, b1 in spans), d), dtype=np.float32)
             G = _collect(X, group_rows, buf)
@@ -138,12 +161,10 @@ def semdedup(
                 lo, hi = int(bounds[c]), int(bounds[c + 1])
                 if hi - lo < 2:
                     continue
-                rows = order[lo:hi]
-                E = G[np.searchsorted(group_rows, rows)]  # this cluster, in keep order
-                dup, ms = _dedup_cluster(E, thr, block, tri)
-                removed = dup >= 0
-                dup_of[rows[removed]] = rows[dup[removed]]
-                msim[rows] = ms
+                rows = by_cluster[lo:hi]
+                E = G[np.searchsorted(group_rows, rows)]  # this cluster, rows ascending
+                dup_of[rows], msim[rows] = dedup_members(rows, distance[rows], E, c, eps=eps,
+                                                         policy=policy, seed=seed, block=block)
             advance(b - a)
     return dup_of, msim
 
@@ -177,7 +198,6 @@ def semdedup_reference(
     kept for tests and benchmarks: the fast path must agree with it."""
     n = X.shape[0]
     thr = 1.0 - eps
-    rng = np.random.default_rng(seed)
     dup_of = np.full(n, -1, dtype=np.int64)
     msim = np.full(n, -1.0, dtype=np.float32)
     Xf = np.asarray(X, dtype=np.float64)
@@ -188,7 +208,7 @@ def semdedup_reference(
         members = order[bounds[c] : bounds[c + 1]]
         if len(members) < 2:
             continue
-        rows = keep_order(members, distance, policy, rng)
+        rows = members[keep_order(members, distance[members], policy, cluster_rng(seed, c))]
         S = Xf[rows] @ Xf[rows].T
         kept: list[int] = []
         for j in range(len(rows)):
@@ -218,7 +238,8 @@ class SemDeDupScorer(Scorer):
         if p["metric"] != "cosine" or ctx.clustering_params.get("metric", "cosine") != "cosine":
             raise ConfigError("semdedup works on cosine similarity: use metric='cosine'")
         cl = context_clustering(self, examples, ctx, p)
-        dup, ms = semdedup(
+        done = ctx.cache.get(("semdedup", eps, policy))  # computed by a distributed engine
+        dup, ms = done if done is not None else semdedup(
             examples.embeddings, cl.assign, cl.distance, cl.k, eps=eps, policy=policy,
             seed=ctx.seed, memory=p["memory"], show_progress=ctx.show_progress,
         )

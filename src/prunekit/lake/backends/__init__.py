@@ -5,6 +5,11 @@ parses files itself: a CSV means the same rows to every engine) and answers, for
 projection and the children with the same column set, which children are contained in it.
 Every engine must give identical answers on the same lake; ``tests/lake/test_spark_backend.py``
 checks DuckDB against Spark.
+
+An engine that reads the tables itself, where they are (Spark: ``spark_lake``), also offers the
+scan's hooks: ``profile_many(refs)`` (the catalogue's profiling), ``content_answers(...)`` (every
+sample and exact answer of the content stages, ``content``) and ``fingerprint_many(profiles)`` (set
+semantics' duplicate groups); the scan then reads no table on the driver.
 """
 
 from __future__ import annotations

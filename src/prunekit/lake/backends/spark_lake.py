@@ -16,6 +16,7 @@ skipped, as the DuckDB path skips it.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import time
 from collections import defaultdict
@@ -74,6 +75,9 @@ def _bins(items: list, weights: list[float], n: int) -> list[list]:
     return [b for b in out if b]
 
 
+_WARM: dict = {}   # Spark application id → its warm-up thread (``SparkJobs.warm_up``)
+
+
 class SparkJobs:
     """The Spark jobs of a scan on one ``SparkSession``; ``tasks_per_core`` tasks per core of the
     session's default parallelism (more: better balance, more per-task overhead)."""
@@ -102,6 +106,7 @@ class SparkJobs:
 
     def profile_many(self, refs: list) -> list:
         """``profile.profile_or_skip`` of every ref, in order, run by the executors."""
+        self.warm_up()
         got = dict(self._map("profile", tasks.profile_refs, list(enumerate(refs)),
                              [float(r.size_bytes) for r in refs]))
         return [got[i] for i in range(len(refs))]
@@ -204,16 +209,8 @@ class SparkJobs:
         return out
 
     def _verify(self, profiles, groups: dict, schemas: dict, semantics: str, bad: dict, read: set) -> dict:
-        """Exact answers of ``groups`` (``(parent, column set)`` → children) in one Spark job: every
-        table's canonical rows as counted byte keys (``spark_tasks.key_rows``; a table is one task's,
-        so its counts are complete), partitioned by group and key; a child row whose key the parent
-        lacks (or, bag, holds fewer times) disproves that child. The Python work runs once: one
-        shuffle and a window, no self-join (which would run the tasks once per side)."""
-        import warnings
-
-        from pyspark.sql import Window
-        from pyspark.sql import functions as F
-
+        """Exact answers of ``groups`` (``(parent, column set)`` → children) in one Spark job
+        (``_failures``); tables that cannot be read are added to ``bad`` with the reason."""
         if not groups:
             return {}
         t = time.perf_counter()
@@ -227,17 +224,9 @@ class SparkJobs:
         names = sorted(roles)
         read.update(names)
         items = [pickle.dumps((i, profiles[n], roles[n])) for i, n in enumerate(names)]
-        bins = _bins(items, [float(profiles[n].size_bytes * len(roles[n])) for n in names], self._slots())
-        rdd = self.spark.sparkContext.parallelize(bins, len(bins)).flatMap(lambda b: [(x,) for x in b])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)   # pyspark's pandas-version notice
-            rows = self.spark.createDataFrame(rdd, "task binary").mapInArrow(tasks.key_rows, tasks.KEY_SCHEMA)
-        n_p = F.max(F.when(F.col("cid") == tasks.PARENT, F.col("n"))).over(Window.partitionBy("gid", "key"))
-        failed = F.col("n_p").isNull() | (F.lit(semantics == "bag") & (F.col("n") > F.col("n_p")))
-        out = (rows.withColumn("n_p", n_p)
-               .filter((F.col("cid") != tasks.PARENT) & failed)   # errors (gid < 0) have no parent
-               .select("gid", "cid", F.when(F.col("gid") < 0, F.col("key")).alias("key"))
-               .distinct().collect())
+        self.warmed()
+        out = self._failures(_bins(items, [float(profiles[n].size_bytes * len(roles[n])) for n in names],
+                                   self._slots()), semantics)
         self.jobs += 1
         self.job_seconds.append(("verify", time.perf_counter() - t))
         no = set()
@@ -249,36 +238,43 @@ class SparkJobs:
         return {(p, c): (gid, cid) not in no for gid, (p, kids) in index.items() if p not in bad
                 for cid, c in enumerate(kids) if c not in bad}
 
-    def _verify_groupby(self, profiles, groups: dict, schemas: dict, semantics: str, bad: dict, read: set) -> dict:
+    def _failures(self, bins: list[list[bytes]], semantics: str) -> list:
+        """The ``(gid, cid)`` of every child with a row its parent lacks, and ``(−1, table, reason)``
+        of every table that could not be read: every table's canonical rows as counted byte keys
+        (``spark_tasks.key_rows``; a table is one task's, so its counts are complete), one shuffle by
+        group and key, a window giving each child row its parent's count. The Python work runs once
+        (a self-join of the keys would run the tasks once per side)."""
         import warnings
 
+        from pyspark.sql import Window
         from pyspark.sql import functions as F
 
-        roles: dict[str, list] = defaultdict(list)
-        index = {}
-        for gid, ((p, cs), kids) in enumerate(sorted(groups.items())):
-            roles[p].append((gid, tasks.PARENT, cs, None))
-            for cid, c in enumerate(kids):
-                roles[c].append((gid, cid, cs, schemas[(p, cs)]))
-            index[gid] = (p, kids)
-        names = sorted(roles)
-        items = [pickle.dumps((i, profiles[n], roles[n])) for i, n in enumerate(names)]
-        bins = _bins(items, [float(profiles[n].size_bytes * len(roles[n])) for n in names], self._slots())
         rdd = self.spark.sparkContext.parallelize(bins, len(bins)).flatMap(lambda b: [(x,) for x in b])
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", FutureWarning)   # pyspark's pandas-version notice
             rows = self.spark.createDataFrame(rdd, "task binary").mapInArrow(tasks.key_rows, tasks.KEY_SCHEMA)
-        agg = rows.groupBy("gid", "key").agg(
-            F.max(F.when(F.col("cid") == tasks.PARENT, F.col("n"))).alias("n_p"),
-            F.collect_list(F.when(F.col("cid") != tasks.PARENT, F.struct("cid", "n"))).alias("kids"))
-        ex = agg.select("gid", "key", "n_p", F.explode("kids").alias("k"))
-        failed = F.col("n_p").isNull() | (F.lit(semantics == "bag") & (F.col("k.n") > F.col("n_p")))
-        out = ex.filter(failed).select("gid", F.col("k.cid").alias("cid"), F.when(F.col("gid") < 0, F.col("key")).alias("key")).distinct().collect()
-        no = set()
-        for r in out:
-            if r["gid"] < 0:
-                bad[names[r["cid"]]] = bytes(r["key"]).decode()
-            else:
-                no.add((r["gid"], r["cid"]))
-        return {(p, c): (gid, cid) not in no for gid, (p, kids) in index.items() if p not in bad
-                for cid, c in enumerate(kids) if c not in bad}
+        n_p = F.max(F.when(F.col("cid") == tasks.PARENT, F.col("n"))).over(Window.partitionBy("gid", "key"))
+        failed = F.col("n_p").isNull() | (F.lit(semantics == "bag") & (F.col("n") > F.col("n_p")))
+        return (rows.withColumn("n_p", n_p)
+                .filter((F.col("cid") != tasks.PARENT) & failed)   # errors (gid < 0) have no parent
+                .select("gid", "cid", F.when(F.col("gid") < 0, F.col("key")).alias("key"))
+                .distinct().collect())
+
+    def warm_up(self) -> None:
+        """Run the verification query once on no rows, in a background thread: the first such job
+        of a JVM costs seconds (query compilation, the first Arrow Python worker) whatever its
+        size; started with profiling, that cost overlaps it. ``warmed`` waits for it."""
+        import threading
+
+        app = self.spark.sparkContext.applicationId
+        if app not in _WARM:   # once per Spark application
+            def run():
+                with contextlib.suppress(Exception):   # only a warm-up: the real job reports errors
+                    self._failures([[]], "bag")
+            _WARM[app] = threading.Thread(target=run, name="prunekit-spark-warm-up", daemon=True)
+            _WARM[app].start()
+
+    def warmed(self) -> None:
+        w = _WARM.get(self.spark.sparkContext.applicationId)
+        if w is not None:
+            w.join()
