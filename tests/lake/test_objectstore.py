@@ -219,6 +219,10 @@ def test_killed_apply_on_s3_recovers(s3_lake, tmp_path, point):
     proc = subprocess.run([sys.executable, "-c", run, "lake", "apply", str(tmp_path / "plan.json"), "--execute"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
+    if point == "copied":   # a scan recovers first too, and sees the lake as it was
+        result = scan(uri, cache=False)
+        assert _objects(name) == before and result.edges
+        assert not any(".prunekit" in p.path for p in result.profiles.values())
     in_trash = [r["table"] for r in trash_entries(uri)]                     # recovers first
     assert in_trash == []                                                    # the first table was rolled back
     assert _objects(name) == before

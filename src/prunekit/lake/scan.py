@@ -28,6 +28,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from prunekit.errors import ConfigError, InputError
+from prunekit.lake import objectstore
 from prunekit.lake.catalog import Catalog, check_root, scan_catalog
 from prunekit.lake.closure import duplicate_groups, transitive_closure
 from prunekit.lake.content import Trace, content_stages
@@ -200,7 +201,12 @@ def scan_traced(root: str | Path, *, semantics: str = SEMANTICS_PARAM.default,
     check_root(root)
     # An interrupted apply/restore/purge leaves half-moved tables: finish or roll them back first,
     # so the scan sees every table where it belongs.
-    recover_if_interrupted(root, echo)
+    if objectstore.is_uri(root):   # its journal and lock live in a local state folder
+        from prunekit.lake import objectstore_trash
+        with objectstore_trash.recovered(root, echo):
+            pass
+    else:
+        recover_if_interrupted(root, echo)
     own_verifier = verifier is None
     if own_verifier:   # before the catalogue: an engine that cannot start refuses with nothing written
         from prunekit.lake.backends import get_verifier

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -166,11 +165,20 @@ def compared_profiles(profiles: dict[str, TableProfile], *, index_columns: str =
     NUMBERS.check(numbers)
     out = {}
     for name, p in profiles.items():
-        cols = tuple(replace(c, type=family(c.type, numbers)) for c in p.columns
+        cols = tuple(_with(c, type=family(c.type, numbers)) for c in p.columns
                      if index_columns == "compare" or not getattr(c, "index", False))
         if cols:
-            out[name] = replace(p, columns=cols)
+            out[name] = _with(p, columns=cols)
     return out
+
+
+def _with(obj, **changes):
+    """``dataclasses.replace`` of a frozen dataclass without re-running its ``__init__`` (the same
+    object, ~20× faster: ``compared_profiles`` makes one per column of the lake)."""
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    new.__dict__.update(changes)
+    return new
 
 
 # --- numbers ---------------------------------------------------------------------------------------
