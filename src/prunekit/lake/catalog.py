@@ -25,14 +25,22 @@ A table's name is its path relative to the root, ``/``-separated, without the ``
 extension; when two tables would get the same name (``t.csv`` and ``t.parquet``) both keep their
 extension.
 
-Profiling reads every row once (the order-independent fingerprint needs all of them) and computes,
-per column, exact null and NaN counts and exact min/max. Parquet footer min/max are used only where
-they cannot be inexact: signed-integer, boolean and date columns (footer bounds of strings/binary
-may be truncated, float bounds have writer-dependent NaN/−0.0 handling and unsigned integers were
-written with signed order by older writers); every other column takes one vectorised aggregate over
-the data already in memory. Min/max of dates are ISO strings, of timestamps integer microseconds
-(UTC), of times/durations integer nanoseconds: order-preserving encodings used only to *prune*,
-never to decide equality. Strings longer than 1024 characters keep no bound.
+Profiling reads each table once: its bytes are read into memory (up to ``tableio.ONE_READ_BYTES``),
+hashed for the checksum and parsed from there, and the Parquet footers come with that parse. Per
+column it computes exact null and NaN counts and exact min/max. Parquet footer min/max are used only
+where they cannot be inexact: signed-integer, boolean and date columns (footer bounds of
+strings/binary may be truncated, float bounds have writer-dependent NaN/−0.0 handling and unsigned
+integers were written with signed order by older writers); every other column takes one vectorised
+aggregate over the data in memory (NumPy for numbers: an Arrow compute call costs more than the work
+on small columns). Min/max of dates are ISO strings, of timestamps integer microseconds (UTC), of
+times/durations integer nanoseconds: order-preserving encodings used only to *prune*, never to
+decide equality. Strings longer than 1024 characters keep no bound. The value fingerprint is not
+computed here (``profile.with_fingerprint``: only set semantics' candidate duplicates need it).
+
+Big lakes (``PROCESS_MIN_TABLES`` tables to profile or more) are profiled in forked worker processes:
+on small tables most of a profile is Python holding the GIL, so threads do not run it in parallel.
+In a scan, the tables profiled in this process (threads, or one thread) are handed to the content
+stages (``verify.TableStore``), which otherwise read, ahead of need, the tables the walk will use.
 
 Unreadable or unusable tables (corrupt Parquet, ragged CSV, 0 rows, no columns, duplicate column
 names after normalisation) become ``Skipped(path, reason)`` and the scan goes on.
