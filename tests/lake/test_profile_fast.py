@@ -128,3 +128,31 @@ def test_handing_tables_over_and_reading_ahead_change_no_answer(planted_lake, mo
     assert fast_trace.sample_dropped == plain_trace.sample_dropped
     assert fast_trace.read < plain_trace.read   # the plain path read again what profiling had read
     assert content  # the module whose walk both runs took
+
+
+def test_a_broken_worker_pool_falls_back_to_threads(planted_lake, monkeypatch):
+    from concurrent.futures.process import BrokenProcessPool
+
+    class Dying:   # two results, then a worker "killed"
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def map(self, fn, items, chunksize=1):
+            items = list(items)
+            yield fn(items[0])
+            yield fn(items[1])
+            raise BrokenProcessPool("a worker died")
+
+    refs, _ = discover(planted_lake)
+    monkeypatch.setattr(catalog_mod, "PROCESS_MIN_TABLES", 2)
+    monkeypatch.setattr(catalog_mod, "ProcessPoolExecutor", Dying)
+    ticks = []
+    got = catalog_mod._profile_all(refs, 2, ticks.append)
+    want = [profile_or_skip(r) for r in refs]
+    assert got == want and sum(ticks) == len(refs)     # every table once, progress counted once

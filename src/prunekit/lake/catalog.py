@@ -59,6 +59,7 @@ import multiprocessing
 import os
 import re
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -321,14 +322,20 @@ def _profile_all(todo: list[TableRef], workers: int, advance, keep=None) -> list
     shown = 0
     if len(todo) >= PROCESS_MIN_TABLES and "fork" in multiprocessing.get_all_start_methods():
         chunk = max(1, min(32, len(todo) // (workers * 8)))
+        out = []
         try:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-                out = []
-                for r in pool.map(profile_or_skip, todo, chunksize=chunk):
-                    out.append(r)
-                    advance(1)
-                return out
-        except BrokenProcessPool:   # a worker killed (out of memory, a signal): threads instead
+            with warnings.catch_warnings():
+                # Python 3.12+ warns when a process with threads forks; the workers only read and
+                # profile tables (Arrow and the interpreter re-initialise their locks after a fork).
+                warnings.filterwarnings("ignore", message=".*multi-threaded.*fork", category=DeprecationWarning)
+                with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                    for r in pool.map(profile_or_skip, todo, chunksize=chunk):
+                        out.append(r)
+                        advance(1)
+            return out
+        except (BrokenProcessPool, OSError, AssertionError):
+            # a worker killed (out of memory, a signal), no processes allowed (a daemon process
+            # cannot have children): threads instead
             shown = len(out)
     with ThreadPoolExecutor(workers) as pool:
         out = []
