@@ -72,7 +72,7 @@ from prunekit._version import __version__
 from prunekit.errors import InputError
 from prunekit.io.atomic import atomic_path
 from prunekit.lake import objectstore
-from prunekit.lake.formats import DELTA, ICEBERG, ICEBERG_SUFFIX, as_path, folder_format, version_tag
+from prunekit.lake.formats import ICEBERG, ICEBERG_SUFFIX, as_path, folder_format, version_tag
 from prunekit.lake.links import classify_links, links_under, visible_inside
 from prunekit.lake.model import Alias, Skipped, TableProfile
 from prunekit.lake.params import WORKERS
@@ -204,8 +204,6 @@ def discover_all(root: str | Path) -> tuple[list[TableRef], list[Skipped], list[
                                                    "not scanned; prunekit touches only real files"))
                 elif broken:
                     skipped.append(Skipped(str(p), broken))
-                elif kind == DELTA and remote:
-                    skipped.append(Skipped(str(p), "Delta table on an object store: not read (scan a local copy)"))
                 elif kind:
                     found.append((p, kind))
                 elif parts:

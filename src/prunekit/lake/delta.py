@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from prunekit.errors import InputError, require
 from prunekit.io.atomic import atomic_dir
+from prunekit.lake import objectstore
 from prunekit.lake.errors import RecipeError
 
 LOG = "_delta_log"
@@ -45,8 +46,9 @@ def log_version(p: Path) -> int:
     """The newest version named in ``_delta_log`` (commit or checkpoint file names; -1 when none).
     Reads no file: the catalogue calls it for every Delta table on every scan."""
     try:
-        names = os.listdir(Path(p) / LOG)
-    except OSError:
+        names = [e.name for e in objectstore.scandir(p / LOG)] if objectstore.is_uri(p) \
+            else os.listdir(Path(p) / LOG)
+    except (OSError, InputError):
         return -1
     return max((int(m.group(1)) for n in names if (m := _LOG_FILE.match(n))), default=-1)
 
@@ -62,9 +64,24 @@ def _errors():
     return (exceptions.DeltaError, OSError, pa.ArrowException, ValueError, KeyError)
 
 
+def storage_options(uri: str) -> dict[str, str]:
+    """What ``deltalake`` needs besides the environment to reach the store pyarrow reaches: the
+    endpoint of an S3-compatible server (``AWS_ENDPOINT_URL``), plain HTTP allowed when it says so."""
+    opts: dict[str, str] = {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if uri.startswith("s3://") and endpoint:
+        opts["AWS_ENDPOINT_URL"] = endpoint
+        if endpoint.startswith("http://"):
+            opts["AWS_ALLOW_HTTP"] = "true"
+    return opts
+
+
 def _open(p: Path):
     deltalake = require("deltalake", "delta")
     try:
+        if objectstore.is_uri(p):
+            uri = objectstore.normalise(p)   # also from Path's collapsed ``s3:/…``
+            return deltalake.DeltaTable(uri, storage_options=storage_options(uri))
         return deltalake.DeltaTable(str(p))
     except _errors() as exc:
         raise InputError(f"{p}: not a readable Delta table (damaged or missing log file?): {_one_line(exc)}") from exc
@@ -75,11 +92,16 @@ def read_delta(p: str | Path) -> pa.Table:
     import pyarrow.dataset as ds
     import pyarrow.fs as pafs
 
-    p = Path(p)
+    remote = objectstore.is_uri(p)
+    p = objectstore.RemoteFile(p) if remote else Path(p)
     dt = _open(p)
     try:
-        local = pafs.SubTreeFileSystem(str(p.resolve()), pafs.LocalFileSystem())
-        d = dt.to_pyarrow_dataset(filesystem=local)
+        if remote:   # the store's own pyarrow file system, rooted at the table
+            fs, path = objectstore.filesystem(str(p))
+            files = pafs.SubTreeFileSystem(path, fs)
+        else:
+            files = pafs.SubTreeFileSystem(str(p.resolve()), pafs.LocalFileSystem())
+        d = dt.to_pyarrow_dataset(filesystem=files)
         fragments = sorted(d.get_fragments(), key=lambda f: f.path)
         return ds.FileSystemDataset(fragments, d.schema, d.format, d.filesystem).to_table()
     except _errors() as exc:

@@ -6,8 +6,9 @@ A lake root or table path with a URI scheme (``s3://``, ``gs://``, ``hdfs://``, 
 from the store's usual environment (for S3: ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
 ``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL`` for an S3-compatible server). The same tables are found
 as on a local disk — Parquet and CSV files, folders of Parquet parts, Hive-partitioned folders, by
-the same rules — and read, profiled, hashed and compared the same way; a Delta table or an Iceberg
-catalog file on an object store is a skipped entry (read them from a local copy or mount). There are
+the same rules — and read, profiled, hashed and compared the same way; a Delta table too (``delta``:
+``deltalake`` reads its log with the same endpoint), while an Iceberg catalog file on an object store
+is a skipped entry (its catalog is a local database; put the file in a local lake folder). There are
 no links on an object store, and no profile cache unless ``--cache FILE`` names a local one.
 
 ``RemoteFile`` is a URI (a ``str``) with the few ``pathlib.Path`` methods the lake code calls
@@ -59,6 +60,11 @@ def _filesystem(uri: str):
         return pafs.FileSystem.from_uri(uri)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InputError(f"{uri}: cannot open its file system: {str(exc).splitlines()[0]}") from exc
+
+
+def filesystem(uri) -> tuple:
+    """``(pyarrow file system, path in it)`` of a URI."""
+    return _filesystem(normalise(uri))
 
 
 class RemoteFile(str):

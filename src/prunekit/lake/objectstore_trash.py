@@ -40,7 +40,7 @@ from prunekit.lake.errors import RecipeError
 from prunekit.lake.exact import table_difference
 from prunekit.lake.journal import TRASH_DIR, Echo, Entry, Journal, entries_in_trash, lake_lock, lake_state
 from prunekit.lake.recipe import POSITIONS_PARQUET, RECIPE_JSON, Recipe, build_recipe, rebuild
-from prunekit.lake.table_layout import write_like
+from prunekit.lake.table_layout import purge_refusal, write_like
 
 # --- objects -------------------------------------------------------------------------------------
 
@@ -274,8 +274,8 @@ def _outside(path: str, root: str) -> str | None:
 
 
 def _format_refusal(t) -> str | None:
-    if t["format"] in ("delta", "iceberg"):
-        return f"a {t['format'].capitalize()} table on an object store is not read (scan a local copy)"
+    if t["format"] == "iceberg":
+        return "an Iceberg table on an object store is not read (scan a local copy)"
     return None
 
 
@@ -465,6 +465,9 @@ def purge(root: str, names: list[str] | None, *, execute: bool, echo: Echo | Non
 def _purge_refusal(root: str, e: Entry, data: str) -> str | None:
     if not e.info.get("verified"):
         return "its recipe was never verified"
+    history = purge_refusal(e.info.get("format", ""))   # a rebuild would lose the table's history
+    if history:
+        return history
     try:
         with tempfile.TemporaryDirectory() as tmp:
             recipe = load_recipe(entry_uri(root, e.name), Path(tmp))

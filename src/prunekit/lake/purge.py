@@ -22,6 +22,7 @@ from prunekit.lake.errors import RecipeError
 from prunekit.lake.exact import table_difference
 from prunekit.lake.links import unreal_path
 from prunekit.lake.recipe import Recipe, rebuild
+from prunekit.lake.table_layout import purge_refusal
 from prunekit.lake.trash import (
     TRASH_DIR,
     Echo,
@@ -106,12 +107,9 @@ def files_bytes(path: Path) -> int:
 def _purge_refusal(root: Path, e: Entry, data: Path) -> str | None:
     if not e.info.get("verified"):
         return "its recipe was never verified"
-    if e.info.get("format") == "delta":
-        from prunekit.lake.delta import PURGE_REFUSAL   # a rebuild would lose the table's history
-        return PURGE_REFUSAL
-    if e.info.get("format") == "iceberg":
-        from prunekit.lake.iceberg_delete import PURGE_REFUSAL as ICEBERG   # history in its own files
-        return ICEBERG
+    history = purge_refusal(e.info.get("format", ""))   # a rebuild would lose the table's history
+    if history:
+        return history
     try:
         recipe = Recipe.load(entry_dir(root, e.name))
         rebuilt = rebuild(recipe, root=root)  # refuses a gone or changed parent

@@ -244,3 +244,15 @@ def write_like(table: pa.Table, child: dict[str, Any], dest: str | Path, *, veri
         formats.write_parts(table, parts, tmpdir, _write_parquet_part)
         check(tmpdir)
     return dest
+
+
+def purge_refusal(fmt: str) -> str | None:
+    """Why the trash copy of a table of this format must not be purged (local lakes and object
+    stores alike): a Delta or Iceberg table keeps its history in files a recipe does not rebuild."""
+    if fmt == formats.DELTA:
+        from prunekit.lake import delta
+        return delta.PURGE_REFUSAL
+    if fmt == formats.ICEBERG:
+        from prunekit.lake import iceberg_delete
+        return iceberg_delete.PURGE_REFUSAL
+    return None
