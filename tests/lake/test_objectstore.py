@@ -120,11 +120,11 @@ def test_scan_writes_nothing_but_its_outputs(s3_lake, tmp_path, monkeypatch):
     assert scan_catalog(uri, cache=cache).profiled == []
 
 
-def _objects(prefix: str) -> dict[str, bytes]:
+def _objects(prefix: str, bucket: str = "lake-bucket") -> dict[str, bytes]:
     """Every object under ``bucket/prefix`` (trash and all) → its bytes."""
-    s3, _ = pafs.FileSystem.from_uri("s3://lake-bucket")
+    s3, _ = pafs.FileSystem.from_uri(f"s3://{bucket}")
     out = {}
-    for i in s3.get_file_info(pafs.FileSelector(f"lake-bucket/{prefix}", recursive=True, allow_not_found=True)):
+    for i in s3.get_file_info(pafs.FileSelector(f"{bucket}/{prefix}", recursive=True, allow_not_found=True)):
         if i.type == pafs.FileType.File:
             with s3.open_input_stream(i.path) as f:
                 out[i.path] = f.read()
@@ -273,28 +273,18 @@ def test_delta_table_on_s3_is_read_like_its_local_copy(s3_env, tmp_path):
         == {("all", "events")}
     # deleted with a verified recipe and restored byte for byte, log and history included; purge
     # refuses it (a rebuild has no history), as on a local disk
-    before = _objects_in("delta-bucket", "lake")
+    before = _objects("lake", "delta-bucket")
     scan_to_folder("s3://delta-bucket/lake", tmp_path / "scan", graph=False)
     plan = plan_to_file(tmp_path / "scan", tmp_path / "plan.json", default_accesses=0)
     assert [d["table"] for d in plan["deletions"]] == ["events"]
     assert apply_plan(tmp_path / "plan.json", execute=True).deleted == ["events"]
-    assert not [k for k in _objects_in("delta-bucket", "lake") if "/lake/events/" in k]
+    assert not [k for k in _objects("lake", "delta-bucket") if "/lake/events/" in k]
     purged = purge("s3://delta-bucket/lake", None, execute=True)
     assert [(r["table"], r["outcome"]) for r in purged] == [("events", "refused")]
     assert "history" in purged[0]["detail"]
     restore_tables("s3://delta-bucket/lake", ["events"])
-    assert {k: v for k, v in _objects_in("delta-bucket", "lake").items() if "/.prunekit-trash/" not in k} == before
+    assert {k: v for k, v in _objects("lake", "delta-bucket").items() if "/.prunekit-trash/" not in k} == before
     assert read_table("s3://delta-bucket/lake/events", "delta").num_rows == child.num_rows
-
-
-def _objects_in(bucket: str, prefix: str) -> dict[str, bytes]:
-    s3, _ = pafs.FileSystem.from_uri(f"s3://{bucket}")
-    out = {}
-    for i in s3.get_file_info(pafs.FileSelector(f"{bucket}/{prefix}", recursive=True, allow_not_found=True)):
-        if i.type == pafs.FileType.File:
-            with s3.open_input_stream(i.path) as f:
-                out[i.path] = f.read()
-    return out
 
 
 def test_uri_forms():

@@ -96,13 +96,19 @@ def read_table(path: str | Path, fmt: str | None = None) -> pa.Table:
             table = _parquet_parts(p, files, files)[0]
         else:
             raise InputError(f"{p}: unknown table format {fmt!r} (expected parquet, csv, hive, delta or iceberg)")
-    except InputError:
-        raise
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{p}: cannot read as {fmt}: {msg}") from exc
+    except READ_ERRORS as exc:
+        raise _unreadable(p, fmt, exc) from exc
     _check_names(p, table)
     return table
+
+
+#: what a reader raises for a file it cannot read as its format (``_unreadable`` makes it one line)
+READ_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError)
+
+
+def _unreadable(p, fmt: str, exc: BaseException) -> InputError:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return InputError(f"{p}: cannot read as {fmt}: {msg}")
 
 
 def _check_names(p: Path, table: pa.Table) -> None:
@@ -163,11 +169,8 @@ def read_with_checksum(path: str | Path, fmt: str | None = None) -> tuple[pa.Tab
             table, footers = pacsv.read_csv(sources[0], convert_options=CSV_CONVERT), []
         else:
             table, footers = _parquet_parts(p, files, sources)
-    except InputError:
-        raise
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{p}: cannot read as {fmt}: {msg}") from exc
+    except READ_ERRORS as exc:
+        raise _unreadable(p, fmt, exc) from exc
     _check_names(p, table)
     return table, h.hexdigest(), footers
 
