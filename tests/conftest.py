@@ -156,3 +156,14 @@ def spark_verifier(spark_session):
     v = get_verifier("spark", session=spark_session)
     yield v
     v.close()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """The one local Ray of the process (2 CPUs, no dashboard; ~5-10 s to start), shared by every
+    Ray test: tests never start their own (a second ``ray.init`` in one process is refused), and
+    what they run uses the running one. Skips when Ray is not installed; shut down at the end."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()

@@ -17,6 +17,7 @@ from prunekit.errors import ConfigError
 from prunekit.params import Param
 from prunekit.data.train.subset import KD_ALPHA, KD_TAU
 from prunekit.data.train.trainer import TRAIN_PARAMS as _TP
+from prunekit.data.dsir import DSIR_PARAMS as _DSIR
 
 app = typer.Typer(help="Score, select and export training examples.", no_args_is_help=True)
 
@@ -24,7 +25,7 @@ DATA_HELP = "Examples: .npy (memory-mapped), .parquet (file or folder), .arrow/.
 _METHOD = Param("method", "choice", choices=lambda: list(SCORERS), help="Scorer; repeat for several")
 _SELECTOR = Param("selector", "choice", choices=lambda: list(SELECTORS), help="Selector")
 _ENGINE = Param("engine", "choice", choices=("local", "ray"), default="local",
-                help="Where the geometry scorers run: this process, or a Ray cluster (pip install 'prunekit[ray]')")
+                help="Where the geometry scorers run: this process, or a Ray cluster (needs prunekit's ray extra)")
 
 
 def _scorer_option(name: str, *flags: str, extra: str = ""):
@@ -59,6 +60,8 @@ def score_cmd(
     at_epoch: Optional[int] = _scorer_option("at_epoch"),
     variant: Optional[str] = _scorer_option("variant"),
     window: Optional[int] = _scorer_option("window"),
+    target: Optional[Path] = _scorer_option("target", extra="dp4tl_lm, dp4tl_fm"),
+    surrogate: Optional[Path] = _scorer_option("surrogate"),
     seed: int = option(_TP["seed"]),
     engine: str = option(_ENGINE),
     address: Optional[str] = typer.Option(None, help="--engine ray: address of an existing Ray cluster (default: start a local one)."),
@@ -109,7 +112,8 @@ def score_cmd(
     else:
         if selection is not None:
             raise ConfigError("--selection is part of --engine ray; locally, run 'prunekit data select' on the scores")
-        ScoreTable.check_output(out, [("data", data), ("labels", labels), ("ids", ids)])
+        ScoreTable.check_output(out, [("data", data), ("labels", labels), ("ids", ids), ("target", target),
+                                      ("surrogate", surrogate)])
         if is_shard_source(str(data)):
             ex = read_shards(str(data), embedding_column=embedding_column, label_column=label_column,
                              id_column=id_column)
@@ -117,7 +121,9 @@ def score_cmd(
             ex = read_examples(data, embedding_column=embedding_column, label_column=label_column,
                                id_column=id_column, labels=labels, ids=ids)
         t = score(ex, method, seed=seed, show_progress=progress, **geometry,
-                  runs=runs, epochs=epochs, model=model, at_epoch=at_epoch, variant=variant, window=window)
+                  runs=runs, epochs=epochs, model=model, at_epoch=at_epoch, variant=variant, window=window,
+                  target=None if target is None else str(target),
+                  surrogate=None if surrogate is None else str(surrogate))
         t.write(out)
     if quiet:
         return
@@ -131,6 +137,10 @@ def score_cmd(
             extra.append(f"{run['runs']} proxy trainings ({run['proxy_seconds']:.1f}s, shared)")
         if "never_learned" in run:
             extra.append(f"{run['never_learned']} never learned")
+        if "group_counts" in run:
+            used = sum(1 for c in run["group_counts"] if c)
+            extra.append(f"{run['target_examples']:,} target examples onto {used} of "
+                         f"{len(run['group_counts'])} source {run['group']}s")
         if "n_duplicates" in run:
             extra.append(f"{run['n_duplicates']:,} near-duplicates (eps={run['eps']})")
         rows.append((run["method"], f"{run['seconds']:.2f}s", "; ".join(extra)))
@@ -152,6 +162,8 @@ def select_cmd(
     tau: Optional[float] = _selector_option("tau"),
     within: Optional[str] = _selector_option("within"),
     abundant: Optional[int] = _selector_option("abundant"),
+    group: Optional[str] = _selector_option("group"),
+    gumbel: Optional[bool] = _selector_option("gumbel", "--gumbel/--top-k"),
     dedup: bool = typer.Option(False, "--dedup", help="Drop near-duplicates (from semdedup) before selecting."),
     seed: int = option(_TP["seed"]),
 ) -> None:
@@ -165,7 +177,8 @@ def select_cmd(
     ScoreTable.check_output(out, [("score table", scores)])
     t = ScoreTable.read(scores)
     s = select(t, selector, keep, count=count, dedup=dedup, seed=seed, score=score, balance=balance,
-               beta=beta, bins=bins, cutoff_score=cutoff_score, tau=tau, within=within, abundant=abundant)
+               beta=beta, bins=bins, cutoff_score=cutoff_score, tau=tau, within=within, abundant=abundant,
+               group=group, gumbel=gumbel)
     s.write(out)
     _print_summary(s, f"{selector}: kept {int(s.keep.sum()):,} of {len(s):,} → {out}")
 
@@ -181,6 +194,45 @@ def _print_counts(cc, rc, title: str) -> None:
           [(r["class"], r["total"], r["kept"], f"{100 * r['fraction']:.1f}") for r in cc])
     if rc:
         table("why examples were dropped", ["reason", "examples"], rc)
+
+
+@app.command("dsir")
+def dsir_cmd(
+    raw: Path = typer.Argument(..., help="Raw pool of documents: .txt (one per line), .jsonl, .csv or .parquet."),
+    target: Path = typer.Option(..., "--target", "-t", help="Target documents (same formats)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output Parquet selection (id, dsir log-weight, keep, reason)."),
+    keep: Optional[float] = option(KEEP),
+    count: Optional[int] = option(COUNT),
+    text_column: str = typer.Option("text", help="Text column/field of .jsonl, .csv and .parquet input."),
+    id_column: Optional[str] = typer.Option(None, help="Id column of the raw pool (default: row numbers)."),
+    group_column: Optional[str] = typer.Option(None, help="A column of the raw pool (e.g. its domain) to count the selection by."),
+    buckets: int = option(_DSIR["buckets"]),
+    ngrams: int = option(_DSIR["ngrams"]),
+    smoothing: float = option(_DSIR["smoothing"]),
+    gumbel: bool = option(selector_params()["gumbel"], "--gumbel/--top-k"),
+    seed: int = option(_TP["seed"]),
+) -> None:
+    """DSIR: importance-resample the raw documents that look like the target (hashed n-grams).
+
+    Example:
+
+        prunekit data dsir pool.jsonl --target reviews.jsonl --keep 0.1 --group-column domain -o dsir.parquet
+    """
+    from prunekit.data import ScoreTable, select
+    from prunekit.data.dsir import dsir_table, read_texts
+
+    ScoreTable.check_output(out, [("raw pool", raw), ("target", target)])
+    pool = read_texts(raw, text_column=text_column, id_column=id_column, group_column=group_column)
+    t, w = dsir_table(pool, read_texts(target, text_column=text_column), buckets=buckets, ngrams=ngrams,
+                      smoothing=smoothing)
+    s = select(t, "importance", keep, count=count, seed=seed, gumbel=gumbel)
+    import numpy as np
+
+    s.meta["selection"]["kl_reduction"] = w.kl_reduction(np.flatnonzero(s.keep))
+    s.inputs = (("raw pool", raw), ("target", target))
+    s.write(out)
+    kl = s.meta["selection"]["kl_reduction"]
+    _print_summary(s, f"dsir: kept {int(s.keep.sum()):,} of {len(s):,} (KL reduction {kl:.4f}) → {out}")
 
 
 @app.command("export")
@@ -343,3 +395,4 @@ def train_cmd(
 from prunekit.cli.sweep import sweep_cmd as _sweep; app.command("sweep")(_sweep)  # noqa: E402,E702
 from prunekit.cli.sweep import report_cmd as _report; app.command("report")(_report)  # noqa: E402,E702
 from prunekit.cli.sweep import plan_cmd as _plan; app.command("plan")(_plan)  # noqa: E402,E702
+from prunekit.cli.gallery import gallery_cmd as _gallery; app.command("gallery")(_gallery)  # noqa: E402,E702

@@ -197,6 +197,10 @@ class ScoreTable:
             if not examples:
                 raise InputError("the table does not record its input file: pass the data path")
         kw: dict[str, Any] = {}
+        if src.get("format") == "shards" and examples == src.get("path"):  # a folder or glob of shards
+            from prunekit.io.shards import read_shards
+
+            return read_shards(examples, **{k: src.get(k) for k in ("embedding_column", "label_column", "id_column")})
         if src.get("format") in ("parquet", "arrow", "csv"):
             kw = {k: src.get(k) for k in ("embedding_column", "label_column", "id_column")}
         elif src.get("labels_path"):

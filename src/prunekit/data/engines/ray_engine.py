@@ -11,13 +11,12 @@ Needs ``pip install 'prunekit[ray]'``.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from prunekit.errors import ConfigError, InputError, PrunekitError, require
 
-#: seconds ``ray.init`` may take to reach a given address before the run is refused
-CONNECT_TIMEOUT_S = 20
+#: seconds to reach a given address before the run is refused (``ray.init`` itself retries forever)
+CONNECT_TIMEOUT_S = 10
 
 
 class RayExecutor:
@@ -31,9 +30,9 @@ class RayExecutor:
         self._own = False
         quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
         if address:
+            _check_reachable(address)
             if ray.is_initialized():
                 raise ConfigError("Ray is already running in this process; give no address to use it")
-            os.environ.setdefault("RAY_gcs_rpc_server_connect_timeout_s", str(CONNECT_TIMEOUT_S))
             try:
                 ray.init(address=address, **{k: v for k, v in quiet.items() if k != "include_dashboard"})
             except Exception as exc:  # ConnectionError, ValueError, TimeoutError, grpc errors...
@@ -55,13 +54,15 @@ class RayExecutor:
         ray = self.ray
         queue = list(jobs)
         pending: dict[Any, int] = {}
+        tasks: dict[Any, Any] = {}
         failure: BaseException | None = None
         with progress(len(jobs), description, self.show_progress) as advance:
             while pending or (queue and failure is None):
                 while queue and failure is None and len(pending) < self.workers:
                     fn, args, kwargs = queue.pop(0)
-                    task = ray.remote(fn).options(num_cpus=1, max_retries=self.max_retries)
-                    pending[task.remote(*args, **kwargs)] = len(pending)
+                    if fn not in tasks:  # one registration per function, not per piece
+                        tasks[fn] = ray.remote(fn).options(num_cpus=1, max_retries=self.max_retries)
+                    pending[tasks[fn].remote(*args, **kwargs)] = len(pending)
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
                     pending.pop(ref)
@@ -76,6 +77,22 @@ class RayExecutor:
     def close(self) -> None:
         if self._own:
             self.ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse an address nothing listens on, in seconds (``ray.init`` would retry for minutes)."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address must be host:port or ray://host:port, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise InputError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 def _unwrap(exc: BaseException) -> BaseException:

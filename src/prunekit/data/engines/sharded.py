@@ -1,6 +1,6 @@
 """The geometry pipeline over a sharded data set, distributed by an executor (Ray, or this process).
 
-``score_shards`` runs prototypicality / SemDeDup / DBP statistics (and ``random``) on the shards of
+``score_shards`` runs prototypicality / SemDeDup / DBP statistics on the shards of
 a folder or glob and writes the same artefacts as ``score`` (+ ``select``) on the concatenated
 rows, bit for bit — only the ``seconds`` of each scorer differ:
 
@@ -37,15 +37,16 @@ from prunekit.data.engines import stages
 from prunekit.data.pipeline import plan_scoring, run_scorers, select
 from prunekit.data.scores.base import ScoringContext
 from prunekit.data.scores.clustering import Clustering, clustering_params, fit_centroids, sample_rows
-from prunekit.data.scores.semdedup import DEFAULT_MEMORY
+from prunekit.data.scores.semdedup import DEFAULT_MEMORY, cluster_groups
 from prunekit.data.table import ScoreTable
 from prunekit.errors import ConfigError
 from prunekit.io.atomic import atomic_path
 from prunekit.io.shards import ShardSet, scan_shards
 
 ENGINES = ("ray", "inprocess")
-#: scorers the distributed engine runs (the others train proxy models on the whole data set)
-SUPPORTED = ("prototypicality", "semdedup", "density", "random")
+#: scorers the sharded engines run (the others train proxy models on the whole data set, or read
+#: every row themselves)
+SUPPORTED = ("prototypicality", "semdedup", "density")
 
 
 @dataclass
@@ -128,11 +129,11 @@ def score_shards(
     t["scan"] = time.perf_counter() - t0
     parts_dir = Path(f"{out}.parts")
     work = parts_dir / "_work"
-    work.mkdir(parents=True, exist_ok=True)
     run = ShardedRun(None, None, {"out": out, "parts": parts_dir})  # type: ignore[arg-type]
     ctx = ScoringContext(ss, seed=seed, show_progress=show_progress, clustering_params=shared)  # type: ignore[arg-type]
-    executor = _executor(engine, address, workers, show_progress)
+    executor = _executor(engine, address, workers, show_progress)  # an unreachable cluster: nothing written
     try:
+        work.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         ss.identity  # noqa: B018 - computed now, timed as its own stage
         t["identity"] = time.perf_counter() - t0
@@ -203,7 +204,7 @@ def _cluster_and_dedup(ss, request, dd, seed, memory, work, executor, run, t, fa
     t0 = time.perf_counter()
     p = dd.checked_params()
     sizes = np.bincount(assign, minlength=k)
-    groups = stages.cluster_groups(sizes, max(1, min(int(memory) // (4 * ss.dim), -(-len(ss) // 32))))
+    groups = cluster_groups(sizes, max(1, min(int(memory) // (4 * ss.dim), -(-len(ss) // 32))))
     parts = [(s.offset, str(a), str(r)) for s, a, r in zip(ss.shards, afiles, rfiles)]
     jobs, dfiles = [], []
     for c0, c1 in groups:

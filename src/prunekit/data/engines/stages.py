@@ -85,7 +85,7 @@ def assign_shard(shard: Shard, options: dict[str, Any], centroids: np.ndarray, m
     unit = np.empty((n, shard.dim), dtype=np.float32) if rows_file is not None else None
     try:
         for start, stop, block in iter_blocks(X, normalize=metric == "cosine"):
-            assign[start:stop], dist[start:stop] = assign_block(index, block, metric)
+            assign[start:stop], dist[start:stop] = assign_block(index, centroids, block, metric)
             if unit is not None:
                 unit[start:stop] = block
     except InputError as exc:
@@ -130,19 +130,6 @@ def dedup_clusters(c0: int, c1: int, parts: list[tuple[int, str, str]], *, eps: 
     _save(out, digest, rows=cat(rows_out, np.int64), duplicate_of=cat(dup_out, np.int64),
           semdedup=cat(sim_out, np.float32))
     return {"clusters": (c0, c1)}
-
-
-def cluster_groups(sizes: np.ndarray, rows_per_group: int) -> list[tuple[int, int]]:
-    """Consecutive cluster ranges of at most ``rows_per_group`` rows (a big cluster alone)."""
-    bounds = np.concatenate([[0], np.cumsum(sizes)])
-    groups, start, k = [], 0, len(sizes)
-    while start < k:
-        stop = start + 1
-        while stop < k and bounds[stop + 1] - bounds[start] <= rows_per_group:
-            stop += 1
-        groups.append((start, stop))
-        start = stop
-    return groups
 
 
 def merge_assignments(files: list[Path]) -> tuple[np.ndarray, np.ndarray]:

@@ -86,7 +86,7 @@ def fit_clusters(
     dist = np.empty(n, dtype=np.float32)
     with progress(n, f"assigning {n:,} rows to {k} clusters", show_progress) as advance:
         for start, stop, block in iter_blocks(X, normalize=cosine):
-            assign[start:stop], dist[start:stop] = assign_block(index, block, metric)
+            assign[start:stop], dist[start:stop] = assign_block(index, centroids, block, metric)
             advance(stop - start)
     return Clustering(centroids, assign, dist, metric, clustering_params(k, metric, len(idx), niter, seed),
                       time.perf_counter() - t0)
@@ -130,28 +130,45 @@ def centroid_index(centroids: np.ndarray, metric: str):
     return index
 
 
-def assign_block(index, block: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+def assign_block(index, centroids: np.ndarray, block: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """(cluster int32, distance float32) of each row of a float32 block (normalised for cosine).
 
-    faiss searches a batch below ``distance_compute_blas_threshold`` rows with its own kernels and
-    a larger one with BLAS, whose last bits differ. Every row goes through the same kernel whatever
-    the size of its block (a large threshold: batches below it; a small one: batches padded up to
-    it), so a row's result does not depend on how the rows were split into blocks or shards."""
+    faiss's search results vary in their last bits with the batch size and the thread count, so
+    they only propose each row's two nearest centroids; the row's distance to both is then
+    recomputed by a row-wise reduction that is the same whatever the block, shard, thread or engine,
+    and the nearer one wins (ties: the smaller cluster id). A row's result thus depends on the row
+    alone (unless three centroids are equally near to within float32 rounding)."""
+    m, k = len(block), len(centroids)
+    kk = min(2, k)
+    t = max(1, int(getattr(_faiss(), "cvar").distance_compute_blas_threshold) - 1)
+    cand = np.concatenate([index.search(block[s : s + t], kk)[1] for s in range(0, m, t)]) if m else \
+        np.zeros((0, kk), np.int64)
+    scores = np.stack([_rowwise(block, centroids[cand[:, j]], metric) for j in range(kk)], axis=1)
+    pick = np.zeros(m, dtype=np.int64)
+    if kk == 2:
+        pick = ((scores[:, 1] > scores[:, 0]) | ((scores[:, 1] == scores[:, 0]) & (cand[:, 1] < cand[:, 0])))
+        pick = pick.astype(np.int64)
+    rows = np.arange(m)
+    best = scores[rows, pick]
+    assign = cand[rows, pick].astype(np.int32)
+    if metric == "cosine":
+        return assign, np.maximum(np.float32(0.0), np.float32(1.0) - best).astype(np.float32)
+    return assign, np.sqrt(np.maximum(np.float32(0.0), -best)).astype(np.float32)
+
+
+def _rowwise(block: np.ndarray, cents: np.ndarray, metric: str) -> np.ndarray:
+    """Per row: cosine similarity (rows and centroids unit) or minus the squared L2 distance, as a
+    float32 reduction over each row alone (higher = nearer)."""
+    if metric == "cosine":
+        return (block * cents).sum(axis=1, dtype=np.float32)
+    diff = block - cents
+    return -(diff * diff).sum(axis=1, dtype=np.float32)
+
+
+def _faiss():
     import faiss
 
-    t = int(faiss.cvar.distance_compute_blas_threshold)
-    m = len(block)
-    if t > 1024:
-        parts = [index.search(block[s : s + t - 1], 1) for s in range(0, m, t - 1)]
-        D = np.concatenate([p[0][:, 0] for p in parts]) if parts else np.zeros(0, np.float32)
-        I = np.concatenate([p[1][:, 0] for p in parts]) if parts else np.zeros(0, np.int64)
-    else:
-        padded = np.concatenate([block, np.repeat(block[:1], t - m, axis=0)]) if 0 < m < t else block
-        D, I = index.search(padded, 1)
-        D, I = D[:m, 0], I[:m, 0]
-    if metric == "cosine":
-        return I.astype(np.int32), np.maximum(0.0, 1.0 - D).astype(np.float32)
-    return I.astype(np.int32), np.sqrt(np.maximum(0.0, D)).astype(np.float32)
+    return faiss
 
 
 def clustering_params(k: int, metric: str, sample: int, niter: int, seed: int) -> dict[str, Any]:

@@ -133,14 +133,7 @@ def semdedup(
     by_cluster = np.argsort(assign, kind="stable")  # clusters one after another, rows ascending
     # groups of consecutive clusters holding at most `memory` bytes of rows (a lone big cluster
     # forms its own group)
-    rows_per_group = max(1, int(memory) // (4 * d))
-    groups, start = [], 0
-    while start < k:
-        stop = start + 1
-        while stop < k and bounds[stop + 1] - bounds[start] <= rows_per_group:
-            stop += 1
-        groups.append((start, stop))
-        start = stop
+    groups = cluster_groups(sizes, max(1, int(memory) // (4 * d)))
     dup_of = np.full(n, -1, dtype=np.int64)
     msim = np.full(n, -1.0, dtype=np.float32)
     spans = [(int(bounds[c0]), int(bounds[c1])) for c0, c1 in groups]
@@ -167,6 +160,20 @@ def semdedup(
                                                          policy=policy, seed=seed, block=block)
             advance(b - a)
     return dup_of, msim
+
+
+def cluster_groups(sizes: np.ndarray, rows_per_group: int) -> list[tuple[int, int]]:
+    """Consecutive cluster ranges ``(c0, c1)`` of at most ``rows_per_group`` rows (a big cluster
+    forms its own)."""
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    groups, start, k = [], 0, len(sizes)
+    while start < k:
+        stop = start + 1
+        while stop < k and bounds[stop + 1] - bounds[start] <= rows_per_group:
+            stop += 1
+        groups.append((start, stop))
+        start = stop
+    return groups
 
 
 def _collect(X: np.ndarray, rows: np.ndarray, buf: np.ndarray) -> np.ndarray:
