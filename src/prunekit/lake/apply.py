@@ -36,7 +36,7 @@ from typing import Any, Mapping
 
 from prunekit._progress import progress
 from prunekit.errors import PrunekitError
-from prunekit.lake import iceberg_delete, objectstore, tableio
+from prunekit.lake import iceberg_delete, objectstore, tableio, trash_steps
 from prunekit.lake._crash import crash_point
 from prunekit.lake.errors import PlanMismatch, RecipeError
 from prunekit.lake.exact import table_difference
@@ -253,14 +253,8 @@ def _apply_one(plan, d, root: Path, journal: Journal, run: str, plan_source, cac
                 write_like(rebuilt, loaded.child, scratch / cpath.name, verify=True)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        journal.append(op="apply", step="verified", table=name, run=run,
-                       fingerprint=loaded.child["fingerprint"], digest=loaded.child["digest"])
-        crash_point("verified")
         # Last look before the move: neither file changed since the recipe was made from them.
-        if tableio.file_checksum(cpath) != ct["checksum"]:
-            raise RecipeError(f"{name} changed while it was being applied")
-        if tableio.file_checksum(ppath) != pt["checksum"]:
-            raise RecipeError(f"its parent {parent} changed while it was being applied")
+        trash_steps.verified_and_unchanged(journal, run, loaded, d, cpath, ppath, ct, pt)
         if iceberg:   # the table's folder; its catalog entry is dropped once the move is journaled
             iceberg_delete.move_out(cpath, loaded.child["layout"], edir / "data" / cpath.name, journal, name, run)
         else:

@@ -23,12 +23,12 @@ location folder is deleted (``describe`` refuses the others with the reason, whi
 * **purge** refuses Iceberg tables and ``restore --from-recipe`` refuses to rebuild one: a recipe
   gives the current rows only, not the snapshots and metadata history (``PURGE_REFUSAL``).
 
-Nothing here imports the trash (it imports this): the journal and entry are passed in.
+Nothing here imports the trash (it imports this): the journal and entry are passed in (only the
+low-level ``journal.fsync_dir`` is imported).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
@@ -40,6 +40,7 @@ from prunekit.errors import InputError
 from prunekit.lake import iceberg
 from prunekit.lake._crash import crash_point
 from prunekit.lake.errors import RecipeError
+from prunekit.lake.journal import fsync_dir
 
 PURGE_REFUSAL = ("an Iceberg table keeps its snapshots and metadata history in its own files, and a rebuild "
                  "from the recipe would give only its current rows: purging would lose them; restore it instead")
@@ -58,15 +59,6 @@ def _local(uri: str) -> Path | None:
 
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def tree_sha256(folder: Path) -> str:
@@ -156,8 +148,8 @@ def move_out(path: str | Path, layout: dict[str, Any], data: Path, journal, name
     crash_point("iceberg-files")
     data.parent.mkdir()
     os.rename(loc, data)
-    _fsync_dir(loc.parent)
-    _fsync_dir(data.parent)
+    fsync_dir(loc.parent)
+    fsync_dir(data.parent)
 
 
 def drop(path: str | Path, journal, name: str, run: str) -> None:
@@ -208,7 +200,7 @@ def roll_back(info: dict[str, Any], data: Path) -> str:
                              f"the trash ({data}); resolve by hand")
         loc.parent.mkdir(parents=True, exist_ok=True)
         os.rename(data, loc)
-        _fsync_dir(loc.parent)
+        fsync_dir(loc.parent)
         how = "moved back in place"
     elif not loc.exists():
         raise InputError(f"recovery: Iceberg table {ice['identifier']} is neither at {loc} nor in {data}")
@@ -250,7 +242,7 @@ def restore(e, data: Path, edir: Path, journal, recipe, from_recipe: bool) -> di
     crash_point("restore-intent")
     loc.parent.mkdir(parents=True, exist_ok=True)
     os.rename(data, loc)
-    _fsync_dir(loc.parent)
+    fsync_dir(loc.parent)
     crash_point("restore-moved")
     _register(ice)
     ref = f"{ice['catalog']}#{ice['identifier']}"

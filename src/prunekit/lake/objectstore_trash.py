@@ -34,13 +34,13 @@ from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 from prunekit.errors import InputError, PrunekitError
-from prunekit.lake import objectstore, tableio
+from prunekit.lake import objectstore, tableio, trash_steps
 from prunekit.lake._crash import crash_point
 from prunekit.lake.errors import RecipeError
 from prunekit.lake.exact import table_difference
 from prunekit.lake.journal import TRASH_DIR, Echo, Entry, Journal, entries_in_trash, lake_lock, lake_state
 from prunekit.lake.recipe import POSITIONS_PARQUET, RECIPE_JSON, Recipe, build_recipe, rebuild
-from prunekit.lake.table_layout import purge_refusal, write_like
+from prunekit.lake.table_layout import write_like
 
 # --- objects -------------------------------------------------------------------------------------
 
@@ -193,43 +193,32 @@ def recovered(root: str, echo: Echo | None = None) -> Iterator[list[str]]:
 
 def recover(root: str, echo: Echo | None = None) -> list[str]:
     """``trash.recover`` for a lake on an object store (module docstring); call under the lock."""
-    state = objectstore.state_root(root)
-    journal = Journal(state)
-    lines = []
-    for e in sorted(lake_state(state).values(), key=lambda x: x.name):
-        if e.state not in ("applying", "restoring", "purging"):
-            continue
-        orig, data, entry = join(root, e.original), data_uri(root, e), entry_uri(root, e.name)
-        if e.state == "applying":
-            for f in e.info.get("files") or []:   # listed before any original was deleted
-                if not objects(join(orig, f)):
-                    copy(join(data, f), join(orig, f))
-            delete_tree(entry)
-            journal.append(op="recover", step="rolled_back", table=e.name, reason=f"apply interrupted after '{e.step}'")
-            lines.append(f"recovered {e.name}: apply was interrupted after '{e.step}'; left in place")
-        elif e.state == "restoring" and e.info.get("mode") == "trash":   # the copy had been verified
-            there = objects(orig)
-            for f in objects(data):
-                if f not in there:
-                    copy(join(data, f), join(orig, f))
-            delete_tree(entry)
-            journal.append(op="recover", step="restored", table=e.name, mode="trash")
-            lines.append(f"recovered {e.name}: finished the interrupted restore")
-        elif e.state == "restoring":   # a rebuild being uploaded: remove what reached the store
-            for f in e.info.get("upload") or []:
-                if objects(join(orig, f)):
-                    delete(join(orig, f))
-            journal.append(op="recover", step="restore-abandoned", table=e.name,
-                           from_state=e.info.get("from_state", "deleted"))
-            lines.append(f"recovered {e.name}: the interrupted restore had not completed; still in the trash")
-        else:
-            delete_tree(data)
-            journal.append(op="recover", step="purged", table=e.name)
-            lines.append(f"recovered {e.name}: finished the interrupted purge")
-    for line in lines:
-        if echo:
-            echo(line)
-    return lines
+    return trash_steps.recover_each(objectstore.state_root(root), echo, lambda e, journal: _recover_one(root, e, journal))
+
+
+def _recover_one(root: str, e: Entry, journal: Journal) -> str:
+    orig, data, entry = join(root, e.original), data_uri(root, e), entry_uri(root, e.name)
+    if e.state == "applying":
+        for f in e.info.get("files") or []:   # listed before any original was deleted
+            if not objects(join(orig, f)):
+                copy(join(data, f), join(orig, f))
+        delete_tree(entry)
+        return trash_steps.rolled_back(journal, e, "left in place")
+    if e.state == "restoring" and e.info.get("mode") == "trash":   # the copy had been verified
+        there = objects(orig)
+        for f in objects(data):
+            if f not in there:
+                copy(join(data, f), join(orig, f))
+        delete_tree(entry)
+        journal.append(op="recover", step="restored", table=e.name, mode="trash")
+        return f"recovered {e.name}: finished the interrupted restore"
+    if e.state == "restoring":   # a rebuild being uploaded: remove what reached the store
+        for f in e.info.get("upload") or []:
+            if objects(join(orig, f)):
+                delete(join(orig, f))
+        return trash_steps.restore_abandoned(journal, e)
+    delete_tree(data)
+    return trash_steps.purge_finished(journal, e)
 
 
 # --- apply ---------------------------------------------------------------------------------------
@@ -320,13 +309,7 @@ def _apply_one(plan, d, root: str, journal: Journal, run: str, plan_source, cach
             if diff:
                 raise RecipeError(f"the rebuild differs from the table: {diff}")
             write_like(rebuilt, loaded.child, Path(tmp) / cpath.rsplit("/", 1)[-1], verify=True)
-        journal.append(op="apply", step="verified", table=name, run=run,
-                       fingerprint=loaded.child["fingerprint"], digest=loaded.child["digest"])
-        crash_point("verified")
-        if tableio.file_checksum(cpath) != ct["checksum"]:
-            raise RecipeError(f"{name} changed while it was being applied")
-        if tableio.file_checksum(ppath) != pt["checksum"]:
-            raise RecipeError(f"its parent {parent} changed while it was being applied")
+        trash_steps.verified_and_unchanged(journal, run, loaded, d, cpath, ppath, ct, pt)
         listed = sorted(objects(cpath))
         journal.append(op="apply", step="copying", table=name, run=run, files=listed)
         move(cpath, data, listed)
@@ -379,106 +362,71 @@ def _restore_one(root: str, e: Entry, from_recipe: bool, journal: Journal) -> di
                 raise
             recipe = None
         files = sorted(objects(data)) if e.state == "deleted" else []
-        note = ""
-        if not from_recipe and files:
-            expected = recipe.child["checksum"] if recipe is not None else e.info.get("checksum")
-            if tableio.file_checksum(data) == expected:
-                journal.append(op="restore", step="restore-intent", table=name, mode="trash", from_state=e.state)
-                crash_point("restore-intent")
-                for f in files:
-                    copy(join(data, f), join(orig, f))
-                crash_point("restore-moved")
-                delete_tree(entry)
-                journal.append(op="restore", step="restored", table=name, mode="trash")
-                return {"table": name, "path": orig, "mode": "trash", "byte_identical": True,
-                        "rows": recipe.child["rows"] if recipe is not None else
-                        tableio.read_table(orig, e.info.get("format")).num_rows,
-                        "detail": "copied back from the trash (byte-identical)"}
-            if recipe is None:
-                raise RecipeError(f"{name}: the recipe is damaged and the trash copy does not match its checksum")
-            note = "the trash copy does not match its checksum; "
-        table = rebuild(recipe, root=root)
-        if tableio.fingerprint(table) != recipe.child["fingerprint"]:
-            raise RecipeError(f"rebuilding {name} does not reproduce its fingerprint")
+
+        def put_back() -> None:
+            for f in files:
+                copy(join(data, f), join(orig, f))
+
+        if not from_recipe and files and trash_steps.trash_copy_intact(data, e, recipe):
+            return trash_steps.restore_copy(journal, e, recipe, orig, put_back=put_back,
+                                            remove_entry=lambda: delete_tree(entry),
+                                            detail="copied back from the trash (byte-identical)")
+        table, note = trash_steps.checked_rebuild(name, recipe, root, copy_mismatched=not from_recipe and bool(files))
         local = Path(tmp) / "rebuilt" / orig.rsplit("/", 1)[-1]
         local.parent.mkdir()
         write_like(table, recipe.child, local, verify=True)
         upload = {"": local} if local.is_file() else \
             {p.relative_to(local).as_posix(): p for p in sorted(local.rglob("*")) if p.is_file()}
-        journal.append(op="restore", step="restore-intent", table=name, mode="rebuild", from_state=e.state,
-                       upload=sorted(upload))
-        crash_point("restore-intent")
-        for rel, p in upload.items():
-            put(join(orig, rel), p.read_bytes())
-        crash_point("restore-moved")
-    same_bytes = tableio.file_checksum(orig) == recipe.child["checksum"]
-    delete_tree(entry)
-    journal.append(op="restore", step="restored", table=name, mode="rebuild", byte_identical=same_bytes)
-    return {"table": name, "path": orig, "mode": "rebuild", "byte_identical": same_bytes, "rows": table.num_rows,
-            "detail": f"{note}rebuilt from {recipe.parent['name']} "
-                      f"({'byte-identical' if same_bytes else 'content-identical; bytes differ'})"}
+
+        def write() -> None:
+            for rel, p in upload.items():
+                put(join(orig, rel), p.read_bytes())
+
+        return trash_steps.restore_rebuilt(journal, e, recipe, table, orig, note, write=write,
+                                           remove_entry=lambda: delete_tree(entry), upload=sorted(upload))
 
 
 # --- purge and listing ---------------------------------------------------------------------------
 
 
 def purge(root: str, names: list[str] | None, *, execute: bool, echo: Echo | None = None) -> list[dict[str, Any]]:
-    """``purge.purge`` on an object store: the same checks, the trash copy's objects deleted."""
+    """``purge.purge`` on an object store: the same loop (``trash_steps.purge``), the trash copy's
+    objects deleted."""
     root = check_root(root)
-    say = echo or (lambda s: None)
-    state = objectstore.state_root(root)
-    rows = []
-    with recovered(root, say):
-        if names:
-            chosen = entries_in_trash(state, list(dict.fromkeys(names)), ("deleted", "purged"), nothing="purged")
-        else:
-            chosen = sorted((e for e in lake_state(state).values() if e.state == "deleted"), key=lambda e: e.name)
-        journal = Journal(state)
-        for e in chosen:
-            data, entry = data_uri(root, e), entry_uri(root, e.name)
-            size = sum(objects(data).values())
-            recipe_bytes = sum(objects(entry).values()) - size
-            sizes = {"size_bytes": size, "recipe_bytes": recipe_bytes, "net_bytes": size - recipe_bytes}
-            if e.state == "purged":
-                rows.append({"table": e.name, "size_bytes": 0, "recipe_bytes": recipe_bytes, "net_bytes": 0,
-                             "outcome": "already purged", "detail": ""})
-                continue
-            reason = _purge_refusal(root, e, data)
-            if reason:
-                rows.append({"table": e.name, **sizes, "outcome": "refused", "detail": reason})
-                say(f"refused {e.name}: {reason}")
-                continue
-            if not execute:
-                rows.append({"table": e.name, **sizes, "outcome": "would purge",
-                             "detail": "recipe verified; parent unchanged"})
-                continue
-            journal.append(op="purge", step="purge-intent", table=e.name)
-            crash_point("purge-intent")
-            delete_tree(data)
-            journal.append(op="purge", step="purged", table=e.name)
-            rows.append({"table": e.name, **sizes, "outcome": "purged", "detail": f"recipe kept in {entry}"})
-            say(f"purged {e.name}: {size:,} bytes deleted, its recipe ({recipe_bytes:,} bytes) kept: "
-                f"{size - recipe_bytes:,} bytes freed net")
-    return rows
+    return trash_steps.purge(StoreTrash(root), names, execute=execute, say=echo or (lambda s: None))
 
 
-def _purge_refusal(root: str, e: Entry, data: str) -> str | None:
-    if not e.info.get("verified"):
-        return "its recipe was never verified"
-    history = purge_refusal(e.info.get("format", ""))   # a rebuild would lose the table's history
-    if history:
-        return history
-    try:
+class StoreTrash:
+    """The trash in the bucket, as the purge loop sees it (``trash_steps.PurgeStore``); the journal
+    is in the local state folder."""
+
+    def __init__(self, root: str):
+        self.root, self.state = root, objectstore.state_root(root)
+
+    def recovered(self, say: Echo):
+        return recovered(self.root, say)
+
+    def data(self, e: Entry) -> str:
+        return data_uri(self.root, e)
+
+    def sizes(self, e: Entry) -> tuple[int, int]:
+        return sum(objects(self.data(e)).values()), sum(objects(self.entry(e)).values())
+
+    def path_refusal(self, e: Entry) -> str | None:
+        return None   # no links on a store
+
+    def load_recipe(self, e: Entry) -> Recipe:
         with tempfile.TemporaryDirectory() as tmp:
-            recipe = load_recipe(entry_uri(root, e.name), Path(tmp))
-        rebuilt = rebuild(recipe, root=root)   # refuses a gone or changed parent
-    except RecipeError as exc:
-        return f"{exc}; purging would make it unrecoverable (restore it first, or keep it)"
-    if objects(data) and tableio.file_checksum(data) == recipe.child["checksum"]:
-        diff = table_difference(tableio.read_table(data, recipe.child["format"]), rebuilt)
-        if diff:
-            return f"the recipe does not rebuild the trash copy: {diff}"
-    return None
+            return load_recipe(self.entry(e), Path(tmp))
+
+    def has_data(self, e: Entry) -> bool:
+        return bool(objects(self.data(e)))
+
+    def delete_data(self, e: Entry) -> None:
+        delete_tree(self.data(e))
+
+    def entry(self, e: Entry) -> str:
+        return entry_uri(self.root, e.name)
 
 
 def trash_entries(root: str, echo: Echo | None = None) -> list[dict[str, Any]]:

@@ -16,26 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from prunekit.errors import InputError
-from prunekit.lake import objectstore, tableio
+from prunekit.lake import objectstore, trash_steps
 from prunekit.lake._crash import CRASH_ENV, crash_point
-from prunekit.lake.errors import RecipeError
-from prunekit.lake.exact import table_difference
 from prunekit.lake.links import unreal_path
-from prunekit.lake.recipe import Recipe, rebuild
-from prunekit.lake.table_layout import purge_refusal
-from prunekit.lake.trash import (
-    TRASH_DIR,
-    Echo,
-    Entry,
-    Journal,
-    data_path,
-    entry_dir,
-    entries_in_trash,
-    lake_root,
-    lake_state,
-    recovered,
-    trash_root,
-)
+from prunekit.lake.recipe import Recipe
+from prunekit.lake.trash import TRASH_DIR, Echo, Entry, data_path, entry_dir, lake_root, recovered, trash_root
 
 
 def purge(root: str | Path | None = None, names: list[str] | None = None, *, execute: bool = False,
@@ -46,49 +31,45 @@ def purge(root: str | Path | None = None, names: list[str] | None = None, *, exe
 
     The ``prunekit lake purge`` command: every table in the trash unless ``names`` are given;
     takes the lake's lock and recovers an interrupted command first. ``root`` defaults to
-    ``find_lake()``."""
+    ``find_lake()``. The loop is ``trash_steps.purge``, over this lake's ``LocalTrash``."""
     if root is not None and objectstore.is_uri(root):   # the trash in the bucket, the journal local
         from prunekit.lake import objectstore_trash
         return objectstore_trash.purge(objectstore.normalise(root), names, execute=execute, echo=echo)
     root = lake_root(root)
     if not trash_root(root).is_dir():
         raise InputError(f"{root} has no {TRASH_DIR}: nothing to purge")
-    say = echo or (lambda s: None)
-    rows = []
-    with recovered(root, say):
-        state = lake_state(root)
-        if names:
-            chosen = entries_in_trash(root, list(dict.fromkeys(names)), ("deleted", "purged"), nothing="purged")
-        else:
-            chosen = sorted((e for e in state.values() if e.state == "deleted"), key=lambda e: e.name)
-        journal = Journal(root)
-        for e in chosen:
-            data = data_path(root, e)
-            size = files_bytes(data.parent)   # what a purge removes: the trash copy
-            recipe = files_bytes(entry_dir(root, e.name)) - size   # what stays: the recipe
-            sizes = {"size_bytes": size, "recipe_bytes": recipe, "net_bytes": size - recipe}
-            if e.state == "purged":
-                rows.append({"table": e.name, "size_bytes": 0, "recipe_bytes": recipe, "net_bytes": 0,
-                             "outcome": "already purged", "detail": ""})
-                continue
-            reason = unreal_path(root, data, hidden_ok=True) or _purge_refusal(root, e, data)
-            if reason:
-                rows.append({"table": e.name, **sizes, "outcome": "refused", "detail": reason})
-                say(f"refused {e.name}: {reason}")
-                continue
-            if not execute:
-                rows.append({"table": e.name, **sizes, "outcome": "would purge",
-                             "detail": "recipe verified; parent unchanged"})
-                continue
-            journal.append(op="purge", step="purge-intent", table=e.name)
-            crash_point("purge-intent")
-            _rmtree_with_hook(data.parent)
-            journal.append(op="purge", step="purged", table=e.name)
-            rows.append({"table": e.name, **sizes, "outcome": "purged",
-                         "detail": f"recipe kept in {entry_dir(root, e.name)}"})
-            say(f"purged {e.name}: {size:,} bytes deleted, its recipe ({recipe:,} bytes) kept: "
-                f"{size - recipe:,} bytes freed net")
-    return rows
+    return trash_steps.purge(LocalTrash(root), names, execute=execute, say=echo or (lambda s: None))
+
+
+class LocalTrash:
+    """The trash of a local lake, as the purge loop sees it (``trash_steps.PurgeStore``)."""
+
+    def __init__(self, root: Path):
+        self.root = self.state = root
+
+    def recovered(self, say: Echo):
+        return recovered(self.root, say)
+
+    def data(self, e: Entry) -> Path:
+        return data_path(self.root, e)
+
+    def sizes(self, e: Entry) -> tuple[int, int]:
+        return files_bytes(self.data(e).parent), files_bytes(entry_dir(self.root, e.name))
+
+    def path_refusal(self, e: Entry) -> str | None:
+        return unreal_path(self.root, self.data(e), hidden_ok=True)
+
+    def load_recipe(self, e: Entry) -> Recipe:
+        return Recipe.load(entry_dir(self.root, e.name))
+
+    def has_data(self, e: Entry) -> bool:
+        return self.data(e).exists()
+
+    def delete_data(self, e: Entry) -> None:
+        _rmtree_with_hook(self.data(e).parent)
+
+    def entry(self, e: Entry) -> str:
+        return str(entry_dir(self.root, e.name))
 
 
 def files_bytes(path: Path) -> int:
@@ -102,25 +83,6 @@ def files_bytes(path: Path) -> int:
     for d, _, files in os.walk(path):
         total += sum(os.lstat(os.path.join(d, f)).st_size for f in files)
     return total
-
-
-def _purge_refusal(root: Path, e: Entry, data: Path) -> str | None:
-    if not e.info.get("verified"):
-        return "its recipe was never verified"
-    history = purge_refusal(e.info.get("format", ""))   # a rebuild would lose the table's history
-    if history:
-        return history
-    try:
-        recipe = Recipe.load(entry_dir(root, e.name))
-        rebuilt = rebuild(recipe, root=root)  # refuses a gone or changed parent
-    except RecipeError as exc:
-        return f"{exc}; purging would make it unrecoverable (restore it first, or keep it)"
-    if data.exists() and tableio.file_checksum(data) == recipe.child["checksum"]:
-        # Compare against the real table one last time, while it still exists.
-        diff = table_difference(tableio.read_table(data, recipe.child["format"]), rebuilt)
-        if diff:
-            return f"the recipe does not rebuild the trash copy: {diff}"
-    return None
 
 
 def _rmtree_with_hook(path: Path) -> None:

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from prunekit.errors import InputError
-from prunekit.lake import iceberg_delete, objectstore, tableio
-from prunekit.lake._crash import crash_point
+from prunekit.lake import iceberg_delete, objectstore, trash_steps
 from prunekit.lake.errors import RecipeError
-from prunekit.lake.recipe import Recipe, rebuild
+from prunekit.lake.recipe import Recipe
 from prunekit.lake.table_layout import write_like
 from prunekit.lake.links import unreal_path
 from prunekit.lake.trash import (
@@ -82,7 +81,6 @@ def _restore_one(root: Path, e: Entry, from_recipe: bool) -> dict[str, Any]:
     edir = entry_dir(root, name)
     data = data_path(root, e)
     journal = Journal(root)
-    note = ""
     # The trash copy needs no recipe: its checksum is in the journal too, so a damaged recipe
     # does not stand between a user and intact bytes.
     try:
@@ -93,40 +91,25 @@ def _restore_one(root: Path, e: Entry, from_recipe: bool) -> dict[str, Any]:
         recipe = None
     if e.info.get("format") == "iceberg":
         return iceberg_delete.restore(e, data, edir, journal, recipe, from_recipe)
-    if not from_recipe and e.state == "deleted" and data.exists():
-        expected = recipe.child["checksum"] if recipe is not None else e.info.get("checksum")
-        if tableio.file_checksum(data) == expected:
-            journal.append(op="restore", step="restore-intent", table=name, mode="trash",
-                           from_state=e.state)
-            crash_point("restore-intent")
+    copied = not from_recipe and e.state == "deleted" and data.exists()
+    if copied and trash_steps.trash_copy_intact(data, e, recipe):
+        def put_back() -> None:
             orig.parent.mkdir(parents=True, exist_ok=True)
             os.rename(data, orig)
             fsync_dir(orig.parent)
-            crash_point("restore-moved")
-            shutil.rmtree(edir)
-            journal.append(op="restore", step="restored", table=name, mode="trash")
-            rows = recipe.child["rows"] if recipe is not None else tableio.read_table(orig, e.info.get("format")).num_rows
-            return {"table": name, "path": str(orig), "mode": "trash", "byte_identical": True,
-                    "rows": rows, "detail": "moved back from the trash (byte-identical)"}
-        if recipe is None:
-            raise RecipeError(f"{name}: the recipe is damaged and the trash copy does not match its checksum")
-        note = "the trash copy does not match its checksum; "
-    table = rebuild(recipe, root=root)
-    if tableio.fingerprint(table) != recipe.child["fingerprint"]:
-        raise RecipeError(f"rebuilding {name} does not reproduce its fingerprint")
-    journal.append(op="restore", step="restore-intent", table=name, mode="rebuild", from_state=e.state)
-    crash_point("restore-intent")
-    orig.parent.mkdir(parents=True, exist_ok=True)
-    write_like(table, recipe.child, orig, verify=True)
-    fsync_dir(orig.parent)
-    crash_point("restore-moved")
-    same_bytes = tableio.file_checksum(orig) == recipe.child["checksum"]
-    shutil.rmtree(edir)
-    journal.append(op="restore", step="restored", table=name, mode="rebuild", byte_identical=same_bytes)
-    return {"table": name, "path": str(orig), "mode": "rebuild", "byte_identical": same_bytes,
-            "rows": table.num_rows,
-            "detail": f"{note}rebuilt from {recipe.parent['name']} "
-                      f"({'byte-identical' if same_bytes else 'content-identical; bytes differ'})"}
+
+        return trash_steps.restore_copy(journal, e, recipe, orig, put_back=put_back,
+                                        remove_entry=lambda: shutil.rmtree(edir),
+                                        detail="moved back from the trash (byte-identical)")
+    table, note = trash_steps.checked_rebuild(name, recipe, root, copy_mismatched=copied)
+
+    def write() -> None:
+        orig.parent.mkdir(parents=True, exist_ok=True)
+        write_like(table, recipe.child, orig, verify=True)
+        fsync_dir(orig.parent)
+
+    return trash_steps.restore_rebuilt(journal, e, recipe, table, orig, note, write=write,
+                                       remove_entry=lambda: shutil.rmtree(edir))
 
 
 def restore_tables(root: str | Path | None, names: Iterable[str], *, from_recipe: bool = False,

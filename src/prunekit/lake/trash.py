@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from prunekit.errors import InputError
-from prunekit.lake import objectstore
+from prunekit.lake import objectstore, trash_steps
 from prunekit.lake.journal import (  # noqa: F401 - re-exported: the trash's journal and lock
     APPLY_STEPS,
     JOURNAL,
@@ -66,72 +66,60 @@ def recover(root: str | Path, echo: Echo | None = None) -> list[str]:
     root = Path(root)
     if not (trash_root(root) / JOURNAL).exists():
         return []
-    journal = Journal(root)
-    lines = []
-    for e in sorted(lake_state(root).values(), key=lambda x: x.name):
-        if e.state not in ("applying", "restoring", "purging"):
-            continue
-        orig = root / e.original
-        edir = entry_dir(root, e.name)
-        data = data_path(root, e)
-        if e.state == "applying" and e.info.get("format") == "iceberg":
+    return trash_steps.recover_each(root, echo, lambda e, journal: _recover_one(root, e, journal))
+
+
+def _recover_one(root: Path, e: Entry, journal: Journal) -> str:
+    orig = root / e.original
+    edir = entry_dir(root, e.name)
+    data = data_path(root, e)
+    if e.state == "applying":
+        if e.info.get("format") == "iceberg":
             from prunekit.lake import iceberg_delete   # its folder back, its catalog entry back
             how = iceberg_delete.roll_back(e.info, data)
-            if edir.exists():
-                shutil.rmtree(edir)
-            journal.append(op="recover", step="rolled_back", table=e.name,
-                           reason=f"apply interrupted after '{e.step}'")
-            lines.append(f"recovered {e.name}: apply was interrupted after '{e.step}'; {how}")
-        elif e.state == "applying":
-            if orig.exists() and data.exists():
-                raise InputError(f"recovery: {e.name} exists both in place ({orig}) and in the trash "
-                                 f"({data}); resolve by hand, then remove {edir}")
-            if data.exists():
-                why = unreal_path(root.resolve(), orig)
-                if why:   # never move a table back through a link (it could land outside the lake)
-                    raise InputError(f"recovery: cannot move {e.name} back from {data}: {why}; resolve by hand")
-                os.rename(data, orig)
-                fsync_dir(orig.parent)
-                how = "moved back in place"
-            elif orig.exists():
-                how = "left in place"
-            else:
-                raise InputError(f"recovery: {e.name} is neither at {orig} nor in {edir}")
-            if edir.exists():
-                shutil.rmtree(edir)
-            journal.append(op="recover", step="rolled_back", table=e.name,
-                           reason=f"apply interrupted after '{e.step}'")
-            lines.append(f"recovered {e.name}: apply was interrupted after '{e.step}'; {how}")
-        elif e.state == "restoring":
-            # Leftovers of write_like / atomic_path next to the target (hidden, never the table).
-            for tmp in list(orig.parent.iterdir()) if orig.parent.exists() else []:
-                if tmp.name.startswith(f".{orig.name}.") and (tmp.name.endswith(".tmp") or ".write-" in tmp.name):
-                    _remove(tmp)
-            # A rebuild takes its name only after it was verified; a move back is one rename.
-            if e.info.get("format") == "iceberg":   # renamed back: register it again and finish
-                from prunekit.lake import iceberg_delete
-                done = iceberg_delete.finish_restore(e.info, data)
-            else:
-                done = orig.exists() and (e.info.get("mode") == "rebuild" or not data.exists())
-            if done:
-                if edir.exists():
-                    shutil.rmtree(edir)
-                journal.append(op="recover", step="restored", table=e.name, mode=e.info.get("mode"))
-                lines.append(f"recovered {e.name}: the interrupted restore had completed; finished it")
-            else:
-                journal.append(op="recover", step="restore-abandoned", table=e.name,
-                               from_state=e.info.get("from_state", "deleted"))
-                lines.append(f"recovered {e.name}: the interrupted restore had not completed; "
-                             f"still in the trash")
-        else:  # purging: its checks had passed before the intent was journaled
-            if data.parent.exists():
-                shutil.rmtree(data.parent)
-            journal.append(op="recover", step="purged", table=e.name)
-            lines.append(f"recovered {e.name}: finished the interrupted purge")
-    for line in lines:
-        if echo:
-            echo(line)
-    return lines
+        else:
+            how = _move_back(root, e, orig, data, edir)
+        if edir.exists():
+            shutil.rmtree(edir)
+        return trash_steps.rolled_back(journal, e, how)
+    if e.state == "restoring":
+        # Leftovers of write_like / atomic_path next to the target (hidden, never the table).
+        for tmp in list(orig.parent.iterdir()) if orig.parent.exists() else []:
+            if tmp.name.startswith(f".{orig.name}.") and (tmp.name.endswith(".tmp") or ".write-" in tmp.name):
+                _remove(tmp)
+        # A rebuild takes its name only after it was verified; a move back is one rename.
+        if e.info.get("format") == "iceberg":   # renamed back: register it again and finish
+            from prunekit.lake import iceberg_delete
+            done = iceberg_delete.finish_restore(e.info, data)
+        else:
+            done = orig.exists() and (e.info.get("mode") == "rebuild" or not data.exists())
+        if not done:
+            return trash_steps.restore_abandoned(journal, e)
+        if edir.exists():
+            shutil.rmtree(edir)
+        journal.append(op="recover", step="restored", table=e.name, mode=e.info.get("mode"))
+        return f"recovered {e.name}: the interrupted restore had completed; finished it"
+    # purging: its checks had passed before the intent was journaled
+    if data.parent.exists():
+        shutil.rmtree(data.parent)
+    return trash_steps.purge_finished(journal, e)
+
+
+def _move_back(root: Path, e: Entry, orig: Path, data: Path, edir: Path) -> str:
+    """An apply cut short: the table back in place if it had been moved; how it ended."""
+    if orig.exists() and data.exists():
+        raise InputError(f"recovery: {e.name} exists both in place ({orig}) and in the trash "
+                         f"({data}); resolve by hand, then remove {edir}")
+    if data.exists():
+        why = unreal_path(root.resolve(), orig)
+        if why:   # never move a table back through a link (it could land outside the lake)
+            raise InputError(f"recovery: cannot move {e.name} back from {data}: {why}; resolve by hand")
+        os.rename(data, orig)
+        fsync_dir(orig.parent)
+        return "moved back in place"
+    if orig.exists():
+        return "left in place"
+    raise InputError(f"recovery: {e.name} is neither at {orig} nor in {edir}")
 
 
 @contextlib.contextmanager
