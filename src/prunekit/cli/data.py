@@ -345,12 +345,17 @@ def train_cmd(
     test: Optional[Path] = typer.Option(None, help="Test data (same format) for accuracy."),
     test_labels: Optional[Path] = typer.Option(None, help="Labels for .npy test data."),
     model: str = option(_TP["model"], extra="cnn takes square images as flat vectors"),
+    width: int = option(_TP["width"]),
+    depth: int = option(_TP["depth"]),
     epochs: int = option(_TP["epochs"]),
     batch_size: int = option(_TP["batch_size"]),
     optimizer: str = option(_TP["optimizer"]),
     lr: float = option(_TP["lr"]),
+    momentum: float = option(_TP["momentum"]),
+    weight_decay: float = option(_TP["weight_decay"]),
     schedule: str = option(_TP["schedule"]),
     budget: str = option(_TP["budget"]),
+    standardize: bool = typer.Option(False, "--standardize", help="z-score every feature with the training set's mean and std (test data alike)."),
     kd_alpha: Optional[str] = option(KD_ALPHA, default=None, extra="omit for plain cross-entropy"),
     kd_tau: float = option(KD_TAU),
     teacher: Optional[Path] = typer.Option(None, help="Teacher checkpoint (default: train one on all the data, cached)."),
@@ -360,6 +365,7 @@ def train_cmd(
     device: str = option(_TP["device"]),
     seed: int = option(_TP["seed"]),
     force: bool = typer.Option(False, "--force", help="Train even if --selection or --teacher was made on other data (recorded in the metrics)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the metrics (without the per-epoch history) as JSON instead of a line."),
 ) -> None:
     """Train a classifier on a kept subset (or with RS2), optionally distilling from a teacher
     trained on all the data; writes a checkpoint and a metrics JSON with the wall time of scoring
@@ -368,6 +374,11 @@ def train_cmd(
     Example:
 
         prunekit data train mnist5k --model cnn --selection selection.parquet --kd-alpha auto -o student.pt
+
+        prunekit data train train.parquet --test test.parquet --model mynets:make --optimizer adamw --lr 0.001 --standardize -o m.pt
+
+    The recipe keys are those of a sweep config (docs/TRAINING.md, "The recipe"); the budget
+    defaults to equal steps everywhere.
     """
     from prunekit.data.train import TrainConfig, train_subset
     from prunekit.io.atomic import check_not_input, check_writable
@@ -377,16 +388,26 @@ def train_cmd(
     for o in (out, out.with_name(out.name + ".metrics.json")):
         check_writable(o)
         check_not_input(o, inputs)
-    cfg = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
+    cfg = TrainConfig(model=model, width=width, depth=depth, epochs=epochs, batch_size=batch_size,
+                      optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay,
                       schedule=schedule, budget=budget, device=device, seed=seed)
-    run = train_subset(data, cfg, selection=selection, rs2=rs2, rs2_replace=rs2_replace, rs2_balanced=rs2_balanced,
-                       kd_alpha=kd_alpha, kd_tau=kd_tau, teacher=teacher, teacher_model=teacher_model,
-                       teacher_width=teacher_width, labels=labels, test=test, test_labels=test_labels, force=force)
+    with _warnings_as_lines():
+        run = train_subset(data, cfg, selection=selection, rs2=rs2, rs2_replace=rs2_replace,
+                           rs2_balanced=rs2_balanced, kd_alpha=kd_alpha, kd_tau=kd_tau, teacher=teacher,
+                           teacher_model=teacher_model, teacher_width=teacher_width, labels=labels, test=test,
+                           test_labels=test_labels, force=force, standardize=standardize)
     _, metrics_path = run.save(out)
     for what, m in run.metrics.get("data_mismatch", {}).items():
         typer.secho(f"warning: the {what} was made on different data ({'; '.join(m['differences'])}); "
                     "trained anyway (--force, recorded in the metrics)", err=True, fg="yellow")
     r = run.result
+    if json_out:
+        import json
+
+        doc = {k: v for k, v in run.metrics.items() if k != "history"}
+        doc["config"] = {k: v for k, v in doc["config"].items() if k != "standardize"}
+        typer.echo(json.dumps(dict(doc, checkpoint=str(out), metrics=str(metrics_path)), default=str))
+        return
     acc = f"test accuracy {100 * r.test_accuracy:.2f}%" if r.test_accuracy is not None else "no test data"
     console.print(f"trained {model} on {r.examples_per_epoch:,} examples/epoch, {r.steps} steps in "
                   f"{r.seconds:.1f}s; {acc} → {out}, {metrics_path}")

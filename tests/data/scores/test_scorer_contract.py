@@ -26,6 +26,9 @@ PARAMS: dict[str, dict] = {
     **{n: {"runs": 2, "epochs": 2} for n in ("el2n", "forgetting", "aum", "dynamic_uncertainty")},
     "grand": {"runs": 1},
     "grand_last_layer": {"runs": 1},
+    # DP4TL: a target in the fixture's 32-D feature space (in memory); a short surrogate training
+    "dp4tl_lm": {"target": np.random.default_rng(0).normal(size=(40, 32)), "epochs": 2},
+    "dp4tl_fm": {"k": 8, "target": np.random.default_rng(0).normal(size=(40, 32))},
 }
 
 
@@ -220,7 +223,8 @@ def test_zero_row_with_cosine(name):
             score(from_arrays(X), name, k=3)
     else:
         # labels too, for the scorers that train proxy models
-        params = {**params_for(name), **({"k": 3} if "k" in cls.spec else {})}
+        params = {**params_for(name), **({"k": 3} if "k" in cls.spec else {}),
+                  **({"target": X[:10]} if "target" in cls.spec else {})}  # DP4TL: a target as wide as X
         table = score(from_arrays(X, labels=np.arange(30) % 3), name, **params)
         assert all(np.isfinite(v).all() for v in table.scores.values())
 

@@ -20,7 +20,9 @@ from prunekit.errors import ConfigError, InputError
 NAMES = sorted(SELECTORS)
 
 # Parameters a selector needs on the fixture table (others run with their defaults).
-PARAMS: dict[str, dict] = {"dbp": {}, "ccs": {"beta": 0.1}}
+PARAMS: dict[str, dict] = {"dbp": {}, "ccs": {"beta": 0.1},
+                           # the fixture has no value column: any score stands in for the group value / log-weight
+                           "dp4tl": {"score": "cluster_complexity"}, "importance": {"score": "prototypicality"}}
 BUDGETS = [("keep", 0.3, 300), ("keep", 0.05, 50), ("keep", 0.5, 500), ("keep", 0.9, 900),
            ("keep", 0.0004, 1), ("keep", 0.1234, 123), ("count", 17, 17), ("count", 1, 1),
            ("count", 512, 512)]
