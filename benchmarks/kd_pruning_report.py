@@ -55,8 +55,10 @@ def _plot(ds, keeps, acc, full, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
-    colors = plt.cm.tab10(np.arange(len(ORDER)))
-    for c, m in zip(colors, ORDER):
+    from prunekit.data.colors import method_color  # one colour per method in every plot
+
+    for m in ORDER:
+        c = method_color(m)
         for kd, style in ((False, "-"), (True, "--")):
             xs = [k for k in keeps if acc.get((ds, m, k, kd))] + [1.0]
             ys = [np.mean(acc[(ds, m, k, kd)]) for k in keeps if acc.get((ds, m, k, kd))] + [np.mean(full[kd])]

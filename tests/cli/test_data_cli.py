@@ -118,7 +118,7 @@ def test_bad_input_one_line_exit_2_nothing_written(make_args, needle, emb, tmp_p
 
 def test_every_command_help_has_an_example(capsys):
     for cmd in (["data", "score"], ["data", "select"], ["data", "export"], ["data", "inspect"],
-                ["data", "explain"], ["datasets", "list"], ["datasets", "export"], ["demo"]):
+                ["data", "explain"], ["data", "gallery"], ["datasets", "list"], ["datasets", "export"], ["demo"]):
         code, out, err = run([*cmd, "--help"], capsys)
         assert code == 0
         assert "Example" in out and "prunekit " in out, cmd
@@ -138,9 +138,10 @@ def test_console_script_entry_point(tmp_path):
 def test_demo_selection_part_writes_its_artefacts(tmp_path, capsys):
     """The README's main command, first part (the sweep part is covered by the sweep tests)."""
     out = tmp_path / "demo"
-    code, stdout, err = run(["demo", "-o", out, "--no-sweep"], capsys)
+    code, stdout, err = run(["demo", "-o", out, "--no-sweep", "--no-text"], capsys)
     assert code == 0, err
-    for name in ("scores.parquet", "selection_dbp.parquet", "kept_dbp.parquet", "dbp_centroid_distance.png"):
+    for name in ("scores.parquet", "selection_dbp.parquet", "kept_dbp.parquet", "dbp_centroid_distance.png",
+                 "gallery_mnist5k.html"):
         assert (out / name).stat().st_size > 0, name
     kept = pq.read_table(out / "kept_dbp.parquet")
     assert kept.num_rows == 1200  # 30 % of the 4000 training images

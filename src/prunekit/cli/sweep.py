@@ -11,6 +11,7 @@ import typer
 from prunekit.cli._common import option
 from prunekit.data.experiment.forecast import TOLERANCE
 from prunekit.data.experiment.recommend import FINAL_SEEDS
+from prunekit.data.train.trainer import TRAIN_PARAMS as _TP
 
 
 def sweep_cmd(
@@ -18,12 +19,16 @@ def sweep_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (results.parquet, per-cell files, caches)."),
     force: bool = typer.Option(False, "--force", help="Replace the results of a different config in --out."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Cells run in this many processes (default: the config's, else 1)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, log lines or summary."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON document (stdout) instead of a table."),
 ) -> None:
     """Run every method × keep × seed × KD cell of CONFIG and write one Parquet table.
 
-    Restarting with the same config resumes: finished cells are skipped. At the end the report
-    (report.html and its PNGs) is written into OUT/report/.
+    Restarting with the same config resumes: finished cells are skipped (the folder's identity is
+    its settings and the data's content, not paths: a moved folder resumes too). --force runs a
+    changed config in OUT, rerunning only the cells whose settings changed. Without a terminal,
+    one line per finished cell (progress, ETA) goes to stderr. At the end the report (report.html
+    and its PNGs) is written into OUT/report/.
     keep = 1.0 is the full-data model; "rs2" trains on a fresh random subset every epoch.
 
     Example:
@@ -39,11 +44,20 @@ def sweep_cmd(
         kd = [ false, true ]
         epochs = 10
     """
-    from prunekit.cli._common import console, table
+    from prunekit.cli._common import console, table, warnings_as_lines
     from prunekit.data.experiment import SweepConfig, run_sweep, summary
 
-    res = run_sweep(SweepConfig.from_toml(config), out, force=force, workers=workers,
-                    show_progress=False if quiet else None, report=True)
+    with warnings_as_lines():
+        res = run_sweep(SweepConfig.from_toml(config), out, force=force, workers=workers,
+                        show_progress=False if quiet else None, report=True)
+    if json_out:
+        import json
+
+        typer.echo(json.dumps({"total": res.total, "skipped": res.skipped, "ran": res.ran, "results": str(res.path),
+                               "report": str(res.report),
+                               "summary": [{"method": m, "keep": k, "kd": kd, "seeds": n, "accuracy": a, "std": sd}
+                                           for m, k, kd, n, a, sd in summary(res.rows)]}))
+        return
     if quiet:
         return
     table(f"{res.total} cells ({res.skipped} already done, {res.ran} run) → {res.path}",
@@ -61,7 +75,8 @@ def report_cmd(
     """Write the HTML report of a sweep: report.html (plots embedded) and the PNGs.
 
     Plots: accuracy vs kept fraction, test error vs kept examples with power-law fits, time to
-    accuracy with the scoring cost, kept examples per class; then a results table and the config.
+    accuracy counting scoring and teacher training (wall and CPU seconds), kept examples per class;
+    then a results table and the config (paths relative to the report).
     An earlier report in the output directory is replaced.
 
     Example:
@@ -105,8 +120,15 @@ def plan_cmd(
     test_labels: Optional[str] = typer.Option(None, "--test-labels", help="Labels .npy for a .npy test file."),
     final_seeds: Optional[int] = option(FINAL_SEEDS, "--final-seeds", default=None),
     run_final: bool = typer.Option(True, "--run/--no-run", help="Run the recommended setting once on the full data."),
+    model: Optional[str] = option(_TP["model"], "--model", default=None),
+    optimizer: Optional[str] = option(_TP["optimizer"], "--optimizer", default=None),
+    lr: Optional[float] = option(_TP["lr"], "--lr", default=None),
+    weight_decay: Optional[float] = option(_TP["weight_decay"], "--weight-decay", default=None),
+    schedule: Optional[str] = option(_TP["schedule"], "--schedule", default=None),
+    standardize: Optional[bool] = typer.Option(None, "--standardize/--no-standardize", help="z-score the features with the training set's mean and std (default: no)."),
     force: bool = typer.Option(False, "--force", help="Replace pilots or results of a different config in --out."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or log lines."),
+    json_out: bool = typer.Option(False, "--json", help="Print plan.json's decision (recommendation, measurement, recipe) as JSON instead of tables."),
 ) -> None:
     """Recommend a method, kept fraction and KD weight predicted to stay within TOLERANCE points
     of full-data accuracy, from pilot sweeps on subsamples; then run it once and compare.
@@ -119,16 +141,25 @@ def plan_cmd(
     Example:
 
         prunekit data plan mnist5k --tolerance 1.0 -o runs/plan-mnist
+
+    The pilots train with your recipe: pass a .toml with the sweep's recipe keys (model — a
+    built-in or your factory 'module:function' —, optimizer, lr, schedule, [teacher], [select.*]),
+    or the options below.
     """
-    from prunekit.cli._common import console, table
+    from prunekit.cli._common import console, table, warnings_as_lines
     from prunekit.data.experiment.recommend import recommend
 
-    res = recommend(source, out, overrides={
-        "tolerance": tolerance, "pilots": _floats(pilots, "--pilots"), "final_seeds": final_seeds,
-        "methods": methods.split(",") if methods else None, "keep": _floats(keep, "--keep"), "seeds": seeds,
-        "epochs": epochs, "kd": None if kd is None else ([False, True] if kd else [False]), "test": test,
-        "labels": labels, "test_labels": test_labels},
-        run_final=run_final, force=force, show_progress=False if quiet else None)
+    with warnings_as_lines():
+        res = recommend(source, out, overrides={
+            "tolerance": tolerance, "pilots": _floats(pilots, "--pilots"), "final_seeds": final_seeds,
+            "methods": methods.split(",") if methods else None, "keep": _floats(keep, "--keep"), "seeds": seeds,
+            "epochs": epochs, "kd": None if kd is None else ([False, True] if kd else [False]), "test": test,
+            "labels": labels, "test_labels": test_labels, "model": model, "optimizer": optimizer, "lr": lr,
+            "weight_decay": weight_decay, "schedule": schedule, "standardize": standardize},
+            run_final=run_final, force=force, show_progress=False if quiet else None)
+    if json_out:
+        typer.echo((res.out / "plan.json").read_text())
+        return
     rec = res.recommendation
     rows = [(c.method, f"{c.keep:g}", f"{c.alpha:.2f}" if c.kd else "0 (CE)", f"{c.predicted_accuracy:.2f}",
              f"{c.predicted_drop:+.2f} ± {c.margin:.2f}", f"{c.backtest:.2f}", f"{c.exponent:.3f}", f"{c.r2:.2f}",
@@ -152,4 +183,6 @@ def plan_cmd(
             console.print(f"Measured on the full data ({m['seeds']} seed{'s' if m['seeds'] > 1 else ''}): "
                           f"{m['accuracy']:.2f} % vs full data {m['full_accuracy']:.2f} % → drop {m['drop']:.2f} "
                           f"points ({verdict} the tolerance); predicted drop was {c.predicted_drop:.2f}")
+    console.print("recipe: " + ", ".join(f"{k} {v}" for k, v in (res.recipe or {}).items()))
+    console.print(res.baseline)
     console.print(f"plan → {res.out / 'plan.json'}  ·  plot → {res.out / 'plan.png'}")

@@ -4,6 +4,8 @@
 1. score → select → export: the training split is written as Parquet, scored with every geometry
    scorer, selected with several selectors at one keep fraction, the DBP subset exported, and
    each subset's value measured by a logistic regression on the fixed 1000-image test split;
+   a gallery page of what DBP dropped (``gallery_mnist5k.html``), and the same for Rotten Tomatoes
+   review snippets (``gallery_rotten_tomatoes.html``, :mod:`prunekit.data.text_demo`);
 2. a compact sweep (``DEMO_SWEEP``: a few methods × keep fractions × seeds × {CE, KD} and RS2 at
    the same budgets, MLP students) written as ``sweep/results.parquet`` with its HTML report."""
 
@@ -62,7 +64,7 @@ def run_demo_sweep(out: Path, *, show_progress: bool | None = None) -> dict[str,
 
 
 def run_demo(out_dir: str | Path = "prunekit-demo", *, keep: float = 0.3, seed: int = 0,
-             show_progress: bool | None = None, with_sweep: bool = True) -> dict[str, Any]:
+             show_progress: bool | None = None, with_sweep: bool = True, with_text: bool = True) -> dict[str, Any]:
     from prunekit.datasets import load
 
     out = Path(out_dir)
@@ -91,9 +93,20 @@ def run_demo(out_dir: str | Path = "prunekit-demo", *, keep: float = 0.3, seed: 
             export(sel, ex, out / "kept_dbp.parquet")
             plot_histogram(sel, out / "dbp_centroid_distance.png", "centroid_distance")
     n_dup = int((scores.duplicate_of >= 0).sum())
+    from prunekit.data.gallery import write_gallery
+
+    gallery = write_gallery(out / "selection_dbp.parquet", data_path, out / "gallery_mnist5k.html",
+                            title="MNIST-5k, DBP after dropping near-duplicates", seed=seed)
+    text = None
+    if with_text:
+        from prunekit.data.text_demo import run_text_gallery
+
+        text = run_text_gallery(out, seed=seed, show_progress=show_progress)
     sweep = run_demo_sweep(out / "sweep", show_progress=show_progress) if with_sweep else None
     return {
         "sweep": sweep,
+        "gallery": str(gallery),
+        "text_gallery": text,
         "out_dir": str(out),
         "n_train": len(ex),
         "n_test": len(ds.y_test),

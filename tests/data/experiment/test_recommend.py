@@ -149,6 +149,9 @@ def test_plan_cli_runs_pilots_recommends_and_measures(tmp_path, capsys):
     assert doc["pilot_sizes"] == [359, 718, 1078]
     assert len(doc["pilot_rows"]) == 3 * 2 * 2  # pilots × seeds × {full, random 0.5}
     assert (out / "plan.png").stat().st_size > 10_000
+    # the plan states its recipe and the full-data baseline it compares against (issue 14 item 4)
+    assert doc["recipe"]["epochs"] == 2 and "model" in doc["recipe"]
+    assert "planner's own recipe" in doc["baseline"] and "recipe:" in text and "not your production model" in text
     final = json.loads((out / "final" / "random-keep0.5-kd0" / "sweep.json").read_text())["config"]
     assert final["methods"] == ["random"] and final["keep"] == [0.5, 1.0]
     # A rerun resumes every pilot and the final run: nothing is trained again.

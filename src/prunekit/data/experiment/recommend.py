@@ -104,6 +104,28 @@ class RecommendRun:
     measured: dict[str, Any] | None
     pilot_seconds: float        # compute of the pilots: cells' training + scoring seconds, summed
     final_seconds: float        # wall time of the final run
+    recipe: dict[str, Any] | None = None   # the training recipe of every pilot and final cell
+    baseline: str = ""          # which full-data model the drops are measured against
+
+
+#: the training settings a plan states as its recipe (those its config has)
+RECIPE_KEYS = ("model", "width", "depth", "optimizer", "lr", "weight_decay", "schedule", "momentum", "epochs",
+               "budget", "batch_size", "standardize", "alpha", "tau", "teacher", "proxy_runs", "proxy_epochs")
+
+
+def plan_recipe(config: dict) -> dict[str, Any]:
+    """The recipe the planner trains with (the config's training settings)."""
+    return {k: config[k] for k in RECIPE_KEYS if k in config and config[k] is not None and config[k] != {}}
+
+
+def baseline_text(recipe: dict[str, Any], n_full: int, measured: bool) -> str:
+    """One sentence naming the full-data baseline every drop is measured against."""
+    how = ", ".join(f"{k} {v}" for k, v in recipe.items() if k in ("model", "optimizer", "lr", "schedule",
+                                                                   "epochs", "budget", "batch_size"))
+    return (f"Drops are against full-data training on all {n_full:,} examples with the planner's own recipe "
+            f"({how}; plain cross-entropy): predicted by extrapolating the whole-pilot fits to N"
+            + (", and measured in the final run" if measured else "")
+            + ". It is not your production model: a longer or different recipe has another baseline.")
 
 
 def _data_checksum(*arrays: np.ndarray) -> str:
@@ -178,8 +200,10 @@ def recommend(
     ``out/plan.png``. Resumable: pilots and the final run are ordinary sweeps and skip finished cells.
     """
     import time
+    import warnings
 
     from prunekit.data.experiment.sweep import SweepConfig, _load, run_sweep
+    from prunekit.data.train.recipe import UnscaledFeaturesWarning
 
     opts: dict[str, Any] = {}
     if isinstance(config, (str, os.PathLike)):
@@ -203,7 +227,9 @@ def recommend(
     name, X, y, X_test, y_test, C = _load(cfg)
     sizes = pilot_sizes(len(y), pilots, C)
     base = cfg.to_dict()
-    base.update(keep=sorted(set(cfg.keep) | {1.0}), kd=sorted(set(cfg.kd) | {False}))
+    # the pilots' files hold the data as loaded: standardised already (with the full training set's
+    # statistics) when the config says so
+    base.update(keep=sorted(set(cfg.keep) | {1.0}), kd=sorted(set(cfg.kd) | {False}), standardize=False)
     pdir = out / "pilot"
     from prunekit.io.atomic import check_not_input
 
@@ -222,7 +248,9 @@ def recommend(
         _npy(d / "train_labels.npy", np.asarray(y, dtype=np.int64)[idx])
         pc = dict(base, data=str(d / "train.npy"), labels=str(d / "train_labels.npy"),
                   test=str(pdir / "test.npy"), test_labels=str(pdir / "test_labels.npy"))
-        res = run_sweep(SweepConfig.from_dict(pc), d / "sweep", force=force, show_progress=show_progress)
+        with warnings.catch_warnings():  # said once, for the full data, by _load above
+            warnings.simplefilter("ignore", UnscaledFeaturesWarning)
+            res = run_sweep(SweepConfig.from_dict(pc), d / "sweep", force=force, show_progress=show_progress)
         rows += [dict(r, pool=s) for r in res.rows]
     # Compute the pilots cost, summed from the cells (a resumed plan's wall time would say 0):
     # training of every cell plus each (pilot, seed)'s scoring calls once.
@@ -259,7 +287,9 @@ def recommend(
                     "full_training_seconds": float(np.mean([r["training_seconds"] for r in ref])),
                     "scoring_seconds": float(np.mean([r["scoring_seconds"] for r in mine]))}
     final_seconds = time.perf_counter() - t1
-    result = RecommendRun(out, rec, measured, pilot_seconds, final_seconds)
+    recipe = plan_recipe(cfg.to_dict())
+    result = RecommendRun(out, rec, measured, pilot_seconds, final_seconds, recipe,
+                          baseline_text(recipe, len(y), measured is not None))
     write_recommendation(result, name=name, sizes=sizes, config=cfg.to_dict(), rows=rows)
     return result
 
@@ -268,18 +298,21 @@ def write_recommendation(result: RecommendRun, *, name: str, sizes: list[int], c
     """``plan.json`` (decision, predictions, measurement, pilot rows) and ``plan.png``."""
     from prunekit.io.atomic import atomic_path
 
+    from prunekit.data.experiment.report_parts import relative_paths
+
     out = result.out
-    doc = {"dataset": name, "pilot_sizes": sizes, "config": config,
+    doc = {"dataset": name, "pilot_sizes": sizes, "config": relative_paths(config, out),
+           "recipe": result.recipe, "baseline": result.baseline,
            "recommendation": result.recommendation.to_dict(), "measured": result.measured,
            "pilot_seconds": result.pilot_seconds, "final_seconds": result.final_seconds,
            "pilot_rows": [{k: r[k] for k in ("method", "keep", "seed", "kd", "alpha", "accuracy", "pool")}
                           for r in rows]}
     with atomic_path(out / "plan.json") as tmp:
         tmp.write_text(json.dumps(doc, indent=1, default=float))
-    plot_recommendation(result, rows, out / "plan.png")
+    plot_recommendation(result, rows, out / "plan.png", config=config)
 
 
-def plot_recommendation(result: RecommendRun, rows: list[dict], path: Path) -> Path:
+def plot_recommendation(result: RecommendRun, rows: list[dict], path: Path, config: dict | None = None) -> Path:
     """Predicted drop vs keep per method and KD (error bars: the margin), the tolerance band, and
     the measured drop of the recommended setting."""
     import matplotlib
@@ -295,13 +328,17 @@ def plot_recommendation(result: RecommendRun, rows: list[dict], path: Path) -> P
     for c in rec.candidates:
         if c.method != "full" and math.isfinite(c.predicted_drop):
             series.setdefault((c.method, c.kd), []).append(c)
-    colours = {m: f"C{i}" for i, m in enumerate(sorted({m for m, _ in series}))}
+    from prunekit.data.colors import method_colors
+    from prunekit.data.experiment.report_parts import keeps_what
+
+    colours = method_colors({m for m, _ in series})
     for (method, kd), cs in sorted(series.items()):
         cs.sort(key=lambda c: c.keep)
         # one colour per method, KD dashed (as in the sweep report); small offset so bars don't hide
         ax.errorbar([c.keep + (0.006 if kd else -0.006) for c in cs], [c.predicted_drop for c in cs],
                     yerr=[c.margin if math.isfinite(c.margin) else 0.0 for c in cs], color=colours[method],
-                    ls="--" if kd else "-", marker="o", ms=4, capsize=3, label=f"{method}{' + KD' if kd else ''}")
+                    ls="--" if kd else "-", marker="o", ms=4, capsize=3,
+                    label=f"{method}, {keeps_what(method, config)}{' + KD' if kd else ''}")
     ax.axhspan(-1e9, rec.tolerance, color="tab:green", alpha=0.08, lw=0)
     ax.axhline(rec.tolerance, color="tab:green", lw=1, label=f"tolerance {rec.tolerance:g} pt")
     if rec.chosen is not None and result.measured is not None:
@@ -313,7 +350,12 @@ def plot_recommendation(result: RecommendRun, rows: list[dict], path: Path) -> P
         ax.set_ylim(lo - 1, min(hi + 2, max(3 * rec.tolerance + 5, 10)))
     ax.set_xlabel("kept fraction")
     ax.set_ylabel("predicted accuracy drop at full size (points)")
-    ax.set_title(f"planner: extrapolated from pilots to N = {rec.n_full}")
+    recipe = result.recipe or {}
+    how = ", ".join(f"{k} {recipe[k]}" for k in ("model", "optimizer", "lr", "epochs", "budget") if k in recipe)
+    import textwrap
+
+    ax.set_title(textwrap.fill(f"planner: extrapolated from pilots to N = {rec.n_full}; baseline: full-data "
+                               f"cross-entropy training with the planner's recipe ({how})", 95), fontsize=8.5)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
@@ -323,7 +365,7 @@ def plot_recommendation(result: RecommendRun, rows: list[dict], path: Path) -> P
     return path
 
 
-__all__ = ["FINAL_SEEDS", "RecommendRun", "nested_subsamples", "pilot_sizes", "recommend", "recommend_config"]
+__all__ = ["FINAL_SEEDS", "RECIPE_KEYS", "RecommendRun", "baseline_text", "plan_recipe", "nested_subsamples", "pilot_sizes", "recommend", "recommend_config"]
 
 
 def recommend_config(source: str, overrides: dict[str, Any] | None = None) -> tuple["Any", dict[str, Any]]:

@@ -9,12 +9,17 @@ in-memory pyarrow / pandas table with the sweep's columns) and writes into ``out
     test error vs kept examples on log–log axes with a fitted power law ``err ≈ a·n^(−b)`` per
     method (the exponent ``b`` in the legend);
 ``time_to_accuracy.png``
-    accuracy vs wall time including the scoring cost (scoring + training seconds);
+    accuracy vs the whole cost of a result: scoring + teacher training (KD cells) + training, in
+    wall seconds and, beside them, CPU seconds (a busy machine stretches wall time, not CPU time);
 ``kept_per_class.png``
     kept examples per class per method at each keep fraction (from the ``kept_per_class`` column;
     tables without it get examples per epoch per method instead, and the HTML says so);
 ``report.html``
     the plots, a results table (mean ± std accuracy per method × keep × KD) and the sweep config.
+
+Every curve says what its method keeps ("el2n, keeps hardest"); the spread is named where it is
+shown (population standard deviation over seeds); colours come from :mod:`prunekit.data.colors`
+(one per method, the same in every plot); paths in the shown config are relative to the report.
 
 The directory is written beside its final place and renamed into it, so a reader never sees half
 a report.
@@ -34,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from prunekit.data.experiment.report_parts import SPREAD, cost_notes, keeps_what, relative_paths, with_costs
 from prunekit.errors import InputError
 
 NEEDED = ("method", "keep", "seed", "kd", "accuracy", "scoring_seconds", "training_seconds", "examples")
@@ -89,8 +95,11 @@ def _kds(df) -> list[bool]:
     return sorted({bool(v) for v in df["kd"]})
 
 
-def _label(method: str, kd: bool) -> str:
-    return f"{method} + KD" if kd else method
+def _label(method: str, kd: bool, df=None) -> str:
+    """Legend label: the method, what it keeps (when ``df.attrs['keeps']`` knows), KD."""
+    keeps = (df.attrs.get("keeps", {}) if df is not None else {}).get(method)
+    name = f"{method}, {keeps}" if keeps else method
+    return f"{name} + KD" if kd else name
 
 
 def _stats(df, method: str, kd: bool, value: str = "accuracy"):
@@ -122,10 +131,9 @@ def _finish(fig, ax, path: Path, *, log_grid: bool = False) -> None:
 
 
 def _colors(names: list[str]) -> dict[str, Any]:
-    import matplotlib
+    from prunekit.data.colors import method_colors
 
-    cmap = matplotlib.colormaps["tab10"]
-    return {m: cmap(i % 10) for i, m in enumerate(names)}
+    return method_colors(names)
 
 
 STYLE = {False: "-", True: "--"}
@@ -142,7 +150,7 @@ def _plot_accuracy(df, path: Path) -> list[str]:
             k, mu, sd = _stats(df, m, kd)
             if len(k):
                 ax.errorbar(k, 100 * mu, yerr=100 * sd, color=colors[m], linestyle=STYLE[kd], marker="o", ms=3,
-                            capsize=2, label=_label(m, kd))
+                            capsize=2, label=_label(m, kd, df))
     for kd in kds:
         full = df[(df["method"] == "full") & (df["kd"] == kd)]["accuracy"]
         if len(full):
@@ -152,7 +160,7 @@ def _plot_accuracy(df, path: Path) -> list[str]:
         notes.append("No full-data cells (keep = 1.0) in this sweep: the plots have no full-data reference.")
     ax.set_xlabel("kept fraction")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("accuracy vs kept fraction (mean ± std over seeds; KD dashed)")
+    ax.set_title(f"accuracy vs kept fraction (mean ± {SPREAD}; KD dashed)", fontsize=9)
     _finish(fig, ax, path)
     return notes
 
@@ -201,7 +209,7 @@ def _plot_scaling(df, path: Path) -> list[str]:
             if not ok.any():
                 continue
             fit = fits.get((m, kd))
-            label = _label(m, kd) + (f"  b = {fit.b:.3f}" if fit is not None else "  (no fit)")
+            label = _label(m, kd, df) + (f"  b = {fit.b:.3f}" if fit is not None else "  (no fit)")
             ax.plot(n[ok], err[ok], "o", color=colors[m], ms=4, label=label,
                     mfc="none" if kd else colors[m])
             if fit is not None:
@@ -217,30 +225,37 @@ def _plot_scaling(df, path: Path) -> list[str]:
 
 
 def _plot_time(df, path: Path) -> list[str]:
-    fig = _figure()
-    ax = fig.add_subplot()
-    d = df.assign(total=df["scoring_seconds"] + df["training_seconds"])
+    fig = _figure(11, 4.6)
+    d = with_costs(df)
     methods = _methods(d)
     colors = _colors(methods)
-    for m in methods:
+    for i, kind in enumerate(("wall", "cpu")):
+        ax = fig.add_subplot(1, 2, i + 1)
+        for m in methods:
+            for kd in _kds(d):
+                k, acc, _ = _stats(d, m, kd)
+                _, t, _ = _stats(d, m, kd, kind)
+                ok = np.isfinite(t)
+                if ok.any():
+                    ax.plot(t[ok], 100 * acc[ok], color=colors[m], linestyle=STYLE[kd], marker="o", ms=3,
+                            label=_label(m, kd, d))
         for kd in _kds(d):
-            k, acc, _ = _stats(d, m, kd)
-            if not len(k):
-                continue
-            _, t, _ = _stats(d, m, kd, "total")
-            ax.plot(t, 100 * acc, color=colors[m], linestyle=STYLE[kd], marker="o", ms=3, label=_label(m, kd))
-    for kd in _kds(d):
-        full = d[(d["method"] == "full") & (d["kd"] == kd)]
-        if len(full):
-            ax.plot([full["total"].mean()], [100 * full["accuracy"].mean()], marker="*", ms=12, color="0.2",
-                    linestyle="none", mfc="none" if kd else "0.2", label=f"full data{' + KD' if kd else ''}")
-    if (d["total"] > 0).all():
-        ax.set_xscale("log")
-    ax.set_xlabel("wall time: scoring + training (s)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("time to accuracy, scoring cost included (one point per keep fraction)")
-    _finish(fig, ax, path, log_grid=True)
-    return []
+            full = d[(d["method"] == "full") & (d["kd"] == kd)]
+            if len(full) and np.isfinite(full[kind].mean()):
+                ax.plot([full[kind].mean()], [100 * full["accuracy"].mean()], marker="*", ms=12, color="0.2",
+                        linestyle="none", mfc="none" if kd else "0.2",
+                        label=f"full data{' + KD (teacher included)' if kd else ''}")
+        if (d[kind].dropna() > 0).all() and d[kind].notna().any():
+            ax.set_xscale("log")
+        ax.set_xlabel(f"{'wall' if kind == 'wall' else 'CPU'} seconds: scoring + teacher (KD) + training")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"time to accuracy, {'wall clock' if kind == 'wall' else 'CPU time'}", fontsize=9)
+        if ax.lines:
+            ax.legend(fontsize=6, ncol=2)
+        ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path)
+    return cost_notes(df)
 
 
 def _per_class(df):
@@ -265,7 +280,7 @@ def _plot_per_class(df, path: Path) -> list[str]:
         for m in methods:
             sub = df[df["method"] == m]
             g = sub.groupby("keep")["examples"].mean()
-            ax.plot(g.index, g.to_numpy(), marker="o", ms=3, color=colors[m], label=m)
+            ax.plot(g.index, g.to_numpy(), marker="o", ms=3, color=colors[m], label=_label(m, False, df))
         ax.set_xlabel("kept fraction")
         ax.set_ylabel("examples per epoch")
         ax.set_title("examples per epoch per method")
@@ -290,7 +305,7 @@ def _plot_per_class(df, path: Path) -> list[str]:
         x = np.arange(C)
         w = 0.8 / max(1, len(ms))
         for j, m in enumerate(ms):
-            ax.bar(x - 0.4 + w * (j + 0.5), counts[(m, k)], width=w, color=colors[m], label=m)
+            ax.bar(x - 0.4 + w * (j + 0.5), counts[(m, k)], width=w, color=colors[m], label=_label(m, False, df))
         if full is not None and len(full) == C:
             ax.plot(x, full * k, "k_", ms=14, mew=1.5, label=f"full × {k:g} (class-proportional)")
         ax.set_title(f"keep {k:g}: kept examples per class (mean over seeds)", fontsize=9)
@@ -308,9 +323,11 @@ def _plot_per_class(df, path: Path) -> list[str]:
 # ----------------------------------------------------------------------------- HTML
 
 
-def results_table(df) -> list[tuple[str, float, bool, int, float, float, float, float]]:
-    """(method, keep, kd, seeds, mean acc, std acc, mean scoring s, mean training s), ``full`` first,
-    then methods in first-seen order, keep ascending, CE before KD."""
+def results_table(df) -> list[tuple]:
+    """(method, keep, kd, seeds, mean acc, std acc (ddof 0), mean scoring s, mean training s, mean
+    teacher s, mean total wall s, mean total CPU s), ``full`` first, then methods in first-seen
+    order, keep ascending, CE before KD; the totals count scoring + teacher (KD) + training."""
+    df = with_costs(df)
     order = ["full"] + _methods(df) if (df["method"] == "full").any() else _methods(df)
     out = []
     for m in order:
@@ -320,7 +337,9 @@ def results_table(df) -> list[tuple[str, float, bool, int, float, float, float, 
                 if len(sub):
                     out.append((m, k, kd, int(sub["seed"].nunique()), float(sub["accuracy"].mean()),
                                 float(sub["accuracy"].std(ddof=0)), float(sub["scoring_seconds"].mean()),
-                                float(sub["training_seconds"].mean())))
+                                float(sub["training_seconds"].mean()),
+                                float(np.nan_to_num(sub["teacher_seconds"].mean())) if "teacher_seconds" in sub else 0.0,
+                                float(sub["wall"].mean()), float(sub["cpu"].mean())))
     return out
 
 
@@ -333,10 +352,12 @@ CAPTIONS = {
                 "Mean test error against the number of kept examples per epoch, the full-data point included; "
                 "lines are least-squares power laws err ≈ a·n^(−b); a larger b means error falls faster with "
                 "more data (the exponent is in the legend)."),
-    "time_to_accuracy": ("Time to accuracy, scoring included",
-                         "Accuracy against wall time = scoring seconds + training seconds, one point per keep "
-                         "fraction; a method whose points lie right of the full-data star never pays back its "
-                         "scoring cost at that accuracy."),
+    "time_to_accuracy": ("Time to accuracy, scoring and teacher included",
+                         "Accuracy against the whole cost of a result = scoring + teacher training (KD cells: "
+                         "the full-data teacher is KD's real price) + training, one point per keep fraction; "
+                         "left in wall seconds, right in CPU seconds of the processes that did the work (wall "
+                         "time stretches on a busy machine, CPU time much less). A method whose points lie right "
+                         "of the full-data star never pays back its scoring (and teacher) cost at that accuracy."),
     "kept_per_class": ("Kept examples per class",
                        "How many examples of each class each method keeps (mean over seeds); black ticks: "
                        "a class-proportional subset of the same size."),
@@ -368,7 +389,9 @@ def _html(df, config, pngs: dict[str, bytes], notes: dict[str, list[str]]) -> st
              f"<h1>prunekit sweep report: {e(datasets)}</h1>",
              f"<p>{len(df)} cells; methods: {e(', '.join(_methods(df)))}; keep fractions: "
              f"{e(', '.join(f'{k:g}' for k in sorted(set(df['keep']))))}; {seeds} seed{'s' if seeds != 1 else ''}; "
-             f"KD: {e(', '.join('on' if k else 'off' for k in _kds(df)))}.</p>"]
+             f"KD: {e(', '.join('on' if k else 'off' for k in _kds(df)))}. "
+             f"Every ± is the {SPREAD}.</p>",
+             '<p id="keeps">What each method keeps: ' + e("; ".join(f"{m}: {df.attrs['keeps'].get(m, '?')}" for m in _methods(df))) + ".</p>"]
     for name in PLOTS:
         title, caption = CAPTIONS[name]
         b64 = base64.b64encode(pngs[name]).decode("ascii")
@@ -378,11 +401,14 @@ def _html(df, config, pngs: dict[str, bytes], notes: dict[str, list[str]]) -> st
         if name == "scaling":
             parts.append(_fit_table(df))
     parts.append('<h2 id="results">Results</h2><table id="results-table"><thead><tr><th>method</th><th>keep</th>'
-                 "<th>KD</th><th>seeds</th><th>accuracy %</th><th>± std</th><th>scoring s</th><th>training s</th>"
+                 f"<th>KD</th><th>seeds</th><th>accuracy %</th><th>± std ({e(SPREAD)})</th><th>scoring s</th>"
+                 "<th>teacher s</th><th>training s</th><th>total wall s</th><th>total CPU s</th>"
                  "</tr></thead><tbody>")
-    for m, k, kd, n, a, s, sc, tr in results_table(df):
+    for m, k, kd, n, a, s, sc, tr, te, wall, cpu in results_table(df):
+        cpu_s = f"{cpu:.2f}" if np.isfinite(cpu) else "—"
         parts.append(f"<tr><td>{e(m)}</td><td>{k:g}</td><td>{'yes' if kd else 'no'}</td><td>{n}</td>"
-                     f"<td>{100 * a:.2f}</td><td>{100 * s:.2f}</td><td>{sc:.2f}</td><td>{tr:.2f}</td></tr>")
+                     f"<td>{100 * a:.2f}</td><td>{100 * s:.2f}</td><td>{sc:.2f}</td><td>{te:.2f}</td>"
+                     f"<td>{tr:.2f}</td><td>{wall:.2f}</td><td>{cpu_s}</td></tr>")
     parts.append("</tbody></table>")
     parts.append('<h2 id="config">Sweep config</h2>')
     if config is not None:
@@ -400,7 +426,9 @@ def write_report(results, out_dir: str | os.PathLike, *, config: dict | None = N
     shown (read from ``sweep.json`` beside the table when there is one)."""
     df, found = load_results(results)
     config = config if config is not None else found
+    df.attrs["keeps"] = {m: keeps_what(m, config) for m in _methods(df)}
     out = Path(out_dir)
+    config = relative_paths(config, out) if config is not None else None
     if out.exists() and not out.is_dir():
         raise InputError(f"report output {out} exists and is not a directory")
     if isinstance(results, (str, os.PathLike)):
@@ -440,4 +468,4 @@ def write_report(results, out_dir: str | os.PathLike, *, config: dict | None = N
     return out / "report.html"
 
 
-__all__ = ["load_results", "results_table", "scaling_fits", "write_report"]
+__all__ = ["SPREAD", "keeps_what", "load_results", "relative_paths", "results_table", "scaling_fits", "write_report"]
