@@ -18,9 +18,9 @@ from prunekit.data.pipeline import score, select
 from prunekit.data.text_demo import write_text_table
 from prunekit.io.examples import read_examples
 from prunekit.io.writers import write_examples
+from headless import CHROMIUM, render
 
 PNG = b"\x89PNG\r\n\x1a\n"
-CHROMIUM = Path("/usr/bin/chromium")
 URI = re.compile(r'<img [^>]*src="(data:[^"]*)"')
 
 
@@ -138,21 +138,6 @@ def test_hf_image_dataset_views(tmp_path):
     ds.save_to_disk(str(tmp_path / "hf"))
     text = write_gallery(sel, data, tmp_path / "g.html", views=tmp_path / "hf").read_text()
     assert len(_check_page(text)) > 10 and "Hugging Face data set hf" in text
-
-
-def render(page: Path, tmp: Path) -> tuple[Path, list[str]]:
-    """Screenshot of ``page`` in headless Chromium and its console messages."""
-    import subprocess
-
-    shot = tmp / "shot.png"
-    proc = subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp / 'profile'}", f"--screenshot={shot}", "--window-size=1200,3000",
-         "--enable-logging=stderr", "--v=0", page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=90)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return shot, [ln for ln in proc.stderr.splitlines() if ":CONSOLE" in ln or "Uncaught" in ln]
 
 
 def test_gallery_renders_in_headless_chromium(digits, tmp_path):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,8 @@ import pytest
 from prunekit.cli import main
 from prunekit.data.experiment import fit_power_law
 from prunekit.data.experiment.sweep_report import PLOTS, write_report
+from headless import CHROMIUM, render
 
-CHROMIUM = Path("/usr/bin/chromium")
 PNG = b"\x89PNG\r\n\x1a\n"
 N, C = 1000, 10
 EXPONENTS = {"random": 0.5, "el2n": 0.7, "rs2": 0.6}
@@ -133,21 +132,6 @@ def test_data_report_bad_input_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "no sweep results" in err and len(err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []  # nothing written
-
-
-def render(page: Path, tmp: Path) -> tuple[Path, list[str]]:
-    """Screenshot of ``page`` in headless Chromium and its console messages."""
-    shot = tmp / "shot.png"
-    proc = subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp / 'profile'}", f"--screenshot={shot}", "--window-size=1200,3000",
-         "--enable-logging=stderr", "--v=0", page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    # Chromium logs harmless internal errors (D-Bus, GPU); page console messages carry ":CONSOLE".
-    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
-    return shot, console
 
 
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(),
