@@ -87,7 +87,7 @@ def test_train_bundled_digits_writes_checkpoint_and_metrics(tmp_path, capsys):
 def test_train_on_a_selection_reports_the_kept_fraction_and_scoring_cost(digits_files, tmp_path, capsys):
     out = tmp_path / "student.pt"
     code, stdout, err = run(["data", "train", digits_files["train"], "--selection", digits_files["sel"],
-                             "--test", digits_files["test"], "--epochs", 2, "-o", out], capsys)
+                             "--test", digits_files["test"], "--epochs", 2, "--budget", "epochs", "-o", out], capsys)
     assert code == 0, err
     m = metrics_of(out)
     sel = ScoreTable.read(digits_files["sel"])
@@ -102,10 +102,10 @@ def test_train_on_a_selection_reports_the_kept_fraction_and_scoring_cost(digits_
     assert m["test_accuracy"] is not None and 0 <= m["test_accuracy"] <= 1
     assert load_checkpoint(out)[1]["dim"] == 64
 
-    # budget "steps": as many steps as full data, whatever the subset
+    # budget "steps" (the default, as in sweeps and plans): as many steps as full data, whatever the subset
     out2 = tmp_path / "steps.pt"
     code, _, err = run(["data", "train", digits_files["train"], "--selection", digits_files["sel"],
-                        "--epochs", 2, "--budget", "steps", "-o", out2], capsys)
+                        "--epochs", 2, "-o", out2], capsys)
     assert code == 0, err
     m2 = metrics_of(out2)
     assert m2["steps"] == 2 * math.ceil(N_DIGITS / 128)
@@ -115,7 +115,7 @@ def test_train_on_a_selection_reports_the_kept_fraction_and_scoring_cost(digits_
 def test_train_rs2_with_kd_auto(tmp_path, capsys, private_cache):
     out = tmp_path / "rs2.pt"
     code, _, err = run(["data", "train", "digits", "--rs2", 0.3, "--kd-alpha", "auto", "--epochs", 2,
-                        "-o", out], capsys)
+                        "--budget", "epochs", "-o", out], capsys)
     assert code == 0, err
     m = metrics_of(out)
     assert m["subset"] == "rs2" and m["keep"] == 0.3

@@ -361,7 +361,15 @@ def train_cmd(
     teacher: Optional[Path] = typer.Option(None, help="Teacher checkpoint (default: train one on all the data, cached)."),
     teacher_model: Optional[str] = option(dataclasses.replace(_TP["model"], default=None, none_means="--model"),
                                           "--teacher-model", help="Model of the trained teacher"),
-    teacher_width: int = option(_TP["width"], "--teacher-width", help="Width multiplier of the trained teacher (capacity)"),
+    teacher_width: Optional[int] = option(dataclasses.replace(_TP["width"], default=None, none_means="--width"),
+                                          "--teacher-width", help="Width multiplier of the trained teacher (capacity)"),
+    teacher_epochs: Optional[int] = option(dataclasses.replace(_TP["epochs"], default=None, none_means="--epochs"),
+                                           "--teacher-epochs", help="Epochs of the trained teacher"),
+    teacher_optimizer: Optional[str] = option(dataclasses.replace(_TP["optimizer"], default=None,
+                                                                  none_means="--optimizer"),
+                                              "--teacher-optimizer", help="Optimizer of the trained teacher"),
+    teacher_lr: Optional[float] = option(dataclasses.replace(_TP["lr"], default=None, none_means="--lr"),
+                                         "--teacher-lr", help="Peak learning rate of the trained teacher"),
     device: str = option(_TP["device"]),
     seed: int = option(_TP["seed"]),
     force: bool = typer.Option(False, "--force", help="Train even if --selection or --teacher was made on other data (recorded in the metrics)."),
@@ -395,6 +403,8 @@ def train_cmd(
         run = train_subset(data, cfg, selection=selection, rs2=rs2, rs2_replace=rs2_replace,
                            rs2_balanced=rs2_balanced, kd_alpha=kd_alpha, kd_tau=kd_tau, teacher=teacher,
                            teacher_model=teacher_model, teacher_width=teacher_width, labels=labels, test=test,
+                           teacher_recipe={k: v for k, v in (("epochs", teacher_epochs), ("optimizer", teacher_optimizer),
+                                                             ("lr", teacher_lr)) if v is not None},
                            test_labels=test_labels, force=force, standardize=standardize)
     _, metrics_path = run.save(out)
     for what, m in run.metrics.get("data_mismatch", {}).items():

@@ -46,7 +46,7 @@ from functools import lru_cache
 from typing import Any, Callable
 
 from prunekit.errors import ConfigError, require
-from prunekit.nn.params import DIM, N_CLASSES, SEED, WIDTH
+from prunekit.nn.params import DEPTH, DIM, N_CLASSES, SEED, WIDTH
 from prunekit.params import Param
 
 __all__ = ["MODELS", "DATA_MODELS", "SPARSE_MODELS", "MODEL", "ModelInfo", "make_model"]
@@ -81,11 +81,15 @@ def _data_classes():
             return self.head(self.features(x))
 
     class MLP(_Base):
-        def __init__(self, dim, n_classes, width):
+        def __init__(self, dim, n_classes, width, depth=2):
             super().__init__()
-            h1, h2 = 256 * width, 128 * width
-            self.body = nn.Sequential(nn.Linear(dim, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU())
-            self.head = nn.Linear(h2, n_classes)
+            # depth hidden layers: 256w wide, the last one 128w (depth 2: D→256w→128w, as always)
+            sizes = [dim] + [256 * width] * (depth - 1) + [128 * width]
+            layers = []
+            for a, b in zip(sizes[:-1], sizes[1:]):
+                layers += [nn.Linear(a, b), nn.ReLU()]
+            self.body = nn.Sequential(*layers)
+            self.head = nn.Linear(sizes[-1], n_classes)
 
         def features(self, x):
             return self.body(x)
@@ -162,8 +166,8 @@ def _sparse_classes():
     return LeNet300, LeNet5, SmallCNN
 
 
-def _mlp(dim, n_classes, width):
-    return _data_classes()[0](dim, n_classes, width)
+def _mlp(dim, n_classes, width, depth=2):
+    return _data_classes()[0](dim, n_classes, width, depth)
 
 
 def _cnn(dim, n_classes, width):
@@ -214,13 +218,27 @@ SPARSE_MODELS: tuple[str, ...] = tuple(n for n, m in MODELS.items() if m.family 
 MODEL = Param("model", "choice", choices=tuple(MODELS), help="A model of the registry prunekit.nn.MODELS")
 
 
-def make_model(name: str, dim: int, n_classes: int, *, seed: int = 0, width: int = 1):
+def make_model(name: str, dim: int, n_classes: int, *, seed: int = 0, width: int = 1, depth: int = 2):
     """A freshly initialised model of the registry; its weights depend on ``seed`` alone.
 
     ``width`` scales the hidden sizes of the models that have one (``mlp``, ``cnn``: e.g. 2 for a
-    larger teacher); for the others it must stay 1."""
+    larger teacher); for the others it must stay 1. ``depth``: hidden layers of ``mlp`` (2; 256w
+    wide, the last 128w). ``name`` may also be a user's factory ``"module:function"``
+    (:mod:`prunekit.nn.factory`), called with ``(dim, n_classes, seed)``; width and depth are then
+    the factory's business."""
     torch = require("torch", "torch")
+    from prunekit.nn.factory import build_factory, is_factory
+
+    if is_factory(name):
+        if WIDTH.check(width) != 1 or DEPTH.check(depth) != 2:
+            raise ConfigError(f"width and depth apply to the built-in models; the factory {name!r} builds its own "
+                              f"(got width {width}, depth {depth}): give them to the factory instead")
+        return build_factory(name, DIM.check(dim), N_CLASSES.check(n_classes), SEED.check(seed))
     name = MODEL.check(name)
+    depth = DEPTH.check(depth)
+    if depth != 2 and name != "mlp":
+        raise ConfigError(f"model {name!r} has no depth setting (only 'mlp' has one); depth must be 2 for it, "
+                          f"got {depth!r}")
     dim, n_classes, seed, width = DIM.check(dim), N_CLASSES.check(n_classes), SEED.check(seed), WIDTH.check(width)
     info = MODELS[name]
     if width != 1 and not info.width:
@@ -231,7 +249,7 @@ def make_model(name: str, dim: int, n_classes: int, *, seed: int = 0, width: int
         with torch.random.fork_rng(devices=[]):  # fork_rng needs a list; CPU only
             torch.manual_seed(seed)
             return info.build(dim, n_classes, width)
-    model = info.build(dim, n_classes, width)
+    model = _mlp(dim, n_classes, width, depth) if name == "mlp" else info.build(dim, n_classes, width)
     _generator_init(torch, model, seed)
     return model
 

@@ -53,7 +53,7 @@ def test_init_only_stores_and_refuses_unknown_names():
     s = get_scorer("aum", variant="nope", runs=-1)  # validated when scoring, not here
     assert s.params["variant"] == "nope"
     with pytest.raises(ConfigError, match=r"^scorer 'aum' has no parameter 'bad'; its parameters: batch_size, "
-                                          r"epochs, lr, model, optimizer, runs, variant, width$"):
+                                          r"depth, epochs, lr, model, optimizer, runs, variant, width$"):
         get_scorer("aum", bad=1)
     assert SCORERS["aum"].defaults == SCORERS["aum"].spec.defaults()
 

@@ -230,7 +230,7 @@ def test_trainer_rs2_steps_per_epoch_and_schedule_end(digits):
     X, y = digits.X_train, digits.y_train
     rec = EpochRows()
     # 1437 = 3 × 479: f = 1/3 gives a per-epoch budget of 479 that divides N
-    r = fit(X, y, TrainConfig(epochs=6, batch_size=128, seed=0), rs2_keep=1 / 3, recorder=rec)
+    r = fit(X, y, TrainConfig(epochs=6, batch_size=128, seed=0, budget="epochs"), rs2_keep=1 / 3, recorder=rec)
     per_epoch = 479
     spe = math.ceil(per_epoch / 128)
     assert r.examples_per_epoch == per_epoch
@@ -245,7 +245,7 @@ def test_trainer_rs2_steps_per_epoch_and_schedule_end(digits):
     assert all(len(rec.epoch(e)) == per_epoch for e in range(6))
 
     # with replacement and a budget that does not divide the batch: still ⌈budget / batch⌉ steps
-    r = fit(X, y, TrainConfig(epochs=4, batch_size=100, seed=0), rs2_keep=0.3, rs2_replace=True)
+    r = fit(X, y, TrainConfig(epochs=4, batch_size=100, seed=0, budget="epochs"), rs2_keep=0.3, rs2_replace=True)
     assert r.examples_per_epoch == 431 and r.steps == 4 * 5
     assert r.history[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
 
@@ -277,7 +277,7 @@ def test_callable_teacher_is_called_once_over_the_data(digits):
     assert t.calls == math.ceil(N_DIGITS / 1024)  # one batched pass
     assert T.shape == (N_DIGITS, 10) and T.dtype == np.float32
     np.testing.assert_allclose(T, predict_logits(t.net, X), rtol=1e-6, atol=1e-6)
-    r = fit(X, y, TrainConfig(epochs=4, seed=0), rs2_keep=0.5, teacher_logits=T, kd_alpha=0.5)
+    r = fit(X, y, TrainConfig(epochs=4, seed=0, budget="epochs"), rs2_keep=0.5, teacher_logits=T, kd_alpha=0.5)
     assert r.steps == 4 * math.ceil(round(0.5 * N_DIGITS) / 128)
     assert t.calls == math.ceil(N_DIGITS / 1024)  # training never calls the teacher again
 
@@ -470,9 +470,11 @@ def test_kd_tau_must_be_positive(digits, teacher_T):
 
 
 @pytest.mark.parametrize("field, value, needle", [
-    ("model", "resnet", "model must be one of 'mlp', 'cnn', 'linear', got 'resnet'"),
+    ("model", "resnet", "model must be one of 'mlp', 'cnn', 'linear' or a factory 'module:function', got 'resnet'"),
+    ("model", "no_such_pk_module:make", "model 'no_such_pk_module:make': cannot import module 'no_such_pk_module'"),
     ("optimizer", "lbfgs", "optimizer must be one of 'sgd', 'adamw', got 'lbfgs'"),
-    ("schedule", "linear", "schedule must be one of 'cosine', 'step', 'constant', got 'linear'"),
+    ("schedule", "linear", "schedule must be one of 'cosine', 'onecycle', 'step', 'constant', got 'linear'"),
+    ("depth", 0, "depth must be an integer ≥ 1, got 0"),
     ("budget", "flops", "budget must be one of 'epochs', 'steps', got 'flops'"),
     ("epochs", 0, "epochs must be an integer ≥ 1, got 0"),
     ("batch_size", 1.5, "batch_size must be an integer ≥ 1, got 1.5"),

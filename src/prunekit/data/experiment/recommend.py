@@ -270,7 +270,7 @@ def recommend(
     if rec.chosen is not None and run_final:
         c = rec.chosen
         fc = dict(cfg.to_dict(), methods=[c.method], keep=[c.keep, 1.0], seeds=final_seeds,
-                  kd=sorted({False, c.kd}))
+                  kd=sorted({False, c.kd}), select={m: v for m, v in cfg.select.items() if m == c.method})
         fc_cfg = SweepConfig.from_dict(fc)
         # One directory per recommended setting: a later plan that recommends something else
         # (new pilots, another tolerance) runs beside it instead of colliding with it.

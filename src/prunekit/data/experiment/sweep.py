@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from prunekit.data.experiment.sweep_config import (
-    SWEEP_PARAMS, Cell, SweepConfig, cells, difficulty_scorers, is_dynamics, valid_methods,
+    RECIPE_KEYS, SWEEP_PARAMS, Cell, SweepConfig, cell_digest, cells, difficulty_scorers, is_dynamics, valid_methods,
 )
 from prunekit.data.experiment.sweep_store import (
     RESULT_COLUMNS, cell_order, finished, json_write, prepare_dir, write_results,
@@ -48,8 +48,16 @@ def _load(cfg: SweepConfig):
                             need_test=True)
     if td.y is None or td.y_test is None:
         raise InputError("a sweep needs labelled training and test data")
-    out = (td.name, np.asarray(td.X, dtype=np.float32), td.y, np.asarray(td.X_test, dtype=np.float32),
-           td.y_test, td.n_classes)
+    X, X_test = np.asarray(td.X, dtype=np.float32), np.asarray(td.X_test, dtype=np.float32)
+    if cfg.standardize:
+        from prunekit.data.train.recipe import standardize
+
+        X, X_test, _ = standardize(X, X_test)
+    elif not cfg.is_bundled:
+        from prunekit.data.train.recipe import warn_if_unscaled
+
+        warn_if_unscaled(X, td.name)
+    out = (td.name, X, td.y, X_test, td.y_test, td.n_classes)
     _DATA.clear()
     _DATA[key] = out
     _DATA[key, "examples"] = td.examples
@@ -75,20 +83,55 @@ def data_identity(cfg: SweepConfig) -> dict[str, Any]:
     return _DATA[_data_key(cfg), "examples"].identity.to_dict()
 
 
-def _train_config(cfg: SweepConfig, seed: int):
+def heldout_identity(cfg: SweepConfig) -> dict[str, Any]:
+    """A content digest of the sweep's test data (features and labels), as loaded."""
+    from prunekit.io.cache import checksum_arrays
+
+    _, _, _, X_test, y_test, _ = _load(cfg)
+    return {"rows": int(len(y_test)), "content": checksum_arrays(X_test, np.asarray(y_test, dtype=np.int64))}
+
+
+def _train_config(cfg: SweepConfig, seed: int, teacher: bool = False):
     from prunekit.data.train import TrainConfig
 
-    return TrainConfig(model=cfg.model, epochs=cfg.epochs, budget=cfg.budget, batch_size=cfg.batch_size,
-                       lr=cfg.lr, seed=seed).validate()
+    recipe = cfg.teacher_config() if teacher else {k: getattr(cfg, k) for k in RECIPE_KEYS}
+    return TrainConfig(**recipe, budget=cfg.budget, seed=seed).validate()
 
 
 def _scorer_groups(cfg: SweepConfig) -> dict[str, list[str]]:
     """Scorers to run per seed, in two groups sharing their expensive part."""
     diff = difficulty_scorers()
     want = [m for m in cfg.methods if m in diff and m != "random"]
-    if "ccs" in cfg.methods and "aum" not in want:
-        want.append("aum")
+    if "ccs" in cfg.methods:
+        want += [s for s in ("aum", cfg.selector("ccs").get("cutoff_score")) if s and s in diff and s not in want]
+    if "dbp" in cfg.methods and "density" not in want:
+        want.append("density")
     return {"dynamics": [m for m in want if is_dynamics(m)], "geometry": [m for m in want if not is_dynamics(m)]}
+
+
+def _scorer_of(method: str) -> str:
+    """The scorer whose table a fixed-subset method selects from."""
+    return {"ccs": "aum", "dbp": "density"}.get(method, method)
+
+
+def _cache_key(cfg: SweepConfig, what: str) -> str:
+    """What a cache file (``teacher``, ``dynamics``, ``geometry``) depends on, as a digest; it is
+    recorded in the file's JSON, and a cache of another key is computed again (never reused)."""
+    from prunekit.data.experiment.sweep_config import _digest
+
+    st = cfg.settings()
+    if what == "teacher":
+        return _digest({"teacher": st["teacher"], "standardize": st["standardize"], "data": st["data"]})
+    key = {k: st[k] for k in ("data", *RECIPE_KEYS, "standardize", "proxy_runs", "proxy_epochs")}
+    return _digest(dict(key, scorers=sorted(_scorer_groups(cfg)[what])))
+
+
+def _cached(d: Path, what: str, key: str, ext: str) -> bool:
+    """Whether ``d/<what><ext>`` exists and was made for ``key``."""
+    try:
+        return (d / f"{what}{ext}").exists() and json.loads((d / f"{what}.json").read_text()).get("key") == key
+    except (OSError, json.JSONDecodeError):
+        return False
 
 
 def prepare_seed(out: str, cfg_dict: dict, seed: int, need_scores: bool, need_teacher: bool) -> None:
@@ -105,17 +148,26 @@ def prepare_seed(out: str, cfg_dict: dict, seed: int, need_scores: bool, need_te
         from prunekit.io.examples import ExampleSet
 
         for group, names in _scorer_groups(cfg).items():
-            if not names or (d / f"{group}.parquet").exists():
+            if not names or _cached(d, group, _cache_key(cfg, group), ".parquet"):
                 continue
             ex = ExampleSet(X, labels=y)
-            kw = {"runs": cfg.proxy_runs, "epochs": cfg.proxy_epochs, "model": cfg.model} if group == "dynamics" else {}
-            t0 = time.perf_counter()
+            kw = {}
+            if group == "dynamics":  # the proxies train with the user's recipe too
+                kw = {"runs": cfg.proxy_runs, "epochs": cfg.proxy_epochs, "model": cfg.model, "width": cfg.width,
+                      "depth": cfg.depth, "batch_size": cfg.batch_size, "lr": cfg.lr, "optimizer": cfg.optimizer}
+            t0, c0 = time.perf_counter(), time.process_time()
             table = score(ex, names, seed=seed, show_progress=False, **kw)
             seconds = time.perf_counter() - t0
-            json_write(d / f"{group}.json", {"seconds": seconds, "scorers": names})
+            json_write(d / f"{group}.json", {"seconds": seconds, "cpu_seconds": time.process_time() - c0,
+                                             "scorers": names, "key": _cache_key(cfg, group)})
             table.write(d / f"{group}.parquet")  # last: its presence marks the group done
-    if need_teacher and not (d / "teacher.npy").exists():
-        T, _ = teacher_logits(X, y, config=_train_config(cfg, seed), n_classes=C, cache=False, show_progress=False)
+    if need_teacher and not _cached(d, "teacher", _cache_key(cfg, "teacher"), ".npy"):
+        t0, c0 = time.perf_counter(), time.process_time()
+        T, _ = teacher_logits(X, y, config=_train_config(cfg, seed, teacher=True), n_classes=C, cache=False,
+                              show_progress=False)
+        # the teacher's cost, charged to every KD cell of this seed (KD's real price)
+        json_write(d / "teacher.json", {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
+                                        "key": _cache_key(cfg, "teacher")})
         with atomic_path(d / "teacher.npy") as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, T)
@@ -130,15 +182,30 @@ def _selection_rows(cfg: SweepConfig, d: Path, cell: Cell) -> tuple[np.ndarray |
         from prunekit.data.table import ScoreTable as _ST
 
         t = _ST(ids=np.arange(len(y)), labels=y, scores={})
-        return np.flatnonzero(select(t, "random", cell.keep, seed=cell.seed).keep), 0.0
-    scorer = "aum" if cell.method == "ccs" else cell.method
+        return np.flatnonzero(select(t, "random", cell.keep, seed=cell.seed, **cfg.selector("random")).keep), 0.0
+    scorer = _scorer_of(cell.method)
     group = "dynamics" if is_dynamics(scorer) else "geometry"
     table = ScoreTable.read(d / f"{group}.parquet")
     seconds = json.loads((d / f"{group}.json").read_text())["seconds"]
-    column = difficulty_scorers()[scorer]
-    selector = "ccs" if cell.method == "ccs" else "hardest"
-    sel = select(table, selector, cell.keep, score=column, seed=cell.seed)
+    opts = dict(cfg.selector(cell.method))
+    if cell.method in ("ccs", "dbp"):  # dbp ranks by its own column (centroid_distance)
+        column = None if cell.method == "dbp" else difficulty_scorers()[scorer]
+        sel = select(table, cell.method, cell.keep, score=column, seed=cell.seed, **opts)
+    else:
+        direction = opts.pop("direction")
+        if direction != "offset":
+            opts.pop("beta")
+        sel = select(table, direction, cell.keep, score=difficulty_scorers()[scorer], seed=cell.seed, **opts)
     return np.flatnonzero(sel.keep), seconds
+
+
+def _cost(path: Path) -> tuple[float | None, float | None]:
+    """(wall, CPU seconds) recorded in a cache JSON; None for what an older prunekit did not record."""
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None, None
+    return rec.get("seconds"), rec.get("cpu_seconds")
 
 
 def run_cell(out: str, cfg_dict: dict, cell: Cell) -> dict[str, Any]:
@@ -149,23 +216,45 @@ def run_cell(out: str, cfg_dict: dict, cell: Cell) -> dict[str, Any]:
     cfg = SweepConfig.from_dict(cfg_dict)
     name, X, y, X_test, y_test, C = _load(cfg)
     d = Path(out) / "cache" / f"seed{cell.seed}"
-    rows, rs2, scoring = None, None, 0.0
+    rows, rs2, scoring, scoring_cpu = None, None, 0.0, 0.0
     if cell.method == "rs2":
         rs2 = cell.keep
     elif cell.method != "full":
         rows, scoring = _selection_rows(cfg, d, cell)
+        if cell.method != "random":
+            scorer = _scorer_of(cell.method)
+            scoring_cpu = _cost(d / f"{'dynamics' if is_dynamics(scorer) else 'geometry'}.json")[1]
+    teacher, teacher_cpu = _cost(d / "teacher.json") if cell.kd else (0.0, 0.0)
+    c0 = time.process_time()
     run = train_subset(TrainingData(name, ExampleSet(X, labels=y), X_test, y_test, C), _train_config(cfg, cell.seed),
                        rows=rows, rs2=rs2, kd_alpha=cfg.alpha if cell.kd else None, kd_tau=cfg.tau,
                        teacher_logits=np.load(d / "teacher.npy") if cell.kd else None,
                        scoring_seconds=scoring, show_progress=False)
+    training_cpu = time.process_time() - c0
     r, kept = run.result, run.kept_per_class
-    return {"dataset": name, "config_hash": cfg.digest(), "method": cell.method, "keep": cell.keep,
+    return {"dataset": name, "config_hash": cfg.digest(), "cell_hash": cell_digest(cfg.settings(), cell),
+            "method": cell.method, "keep": cell.keep,
             "seed": cell.seed, "kd": cell.kd, "alpha": float(r.config["kd_alpha"]),
             "accuracy": float(r.test_accuracy), "loss": float(r.test_loss), "scoring_seconds": float(scoring),
             "training_seconds": float(r.seconds), "steps": int(r.steps), "examples": int(r.examples_per_epoch),
+            # CPU seconds of this process beside the wall seconds (a busy machine stretches wall time);
+            # KD cells carry the teacher's training cost (None: the cached teacher predates recording)
+            "training_cpu_seconds": float(training_cpu), "scoring_cpu_seconds": scoring_cpu,
+            "teacher_seconds": teacher, "teacher_cpu_seconds": teacher_cpu,
             "run_id": uuid.uuid4().hex,
             # kept examples per class (JSON list, index = class); RS2 draws a new subset every epoch: null
             "kept_per_class": None if kept is None else json.dumps([int(v) for v in kept])}
+
+
+def _check_model(cfg: SweepConfig) -> None:
+    """Build the student's and the teacher's model once on the data's shape: a user's factory that
+    fails or returns no ``nn.Module`` is one ``ConfigError`` naming the key, before any work."""
+    from prunekit.nn.factory import build_factory, is_factory
+
+    _, X, _, _, _, C = _load(cfg)
+    for key, model in (("model", cfg.model), ("teacher.model", cfg.teacher_config()["model"])):
+        if is_factory(model):
+            build_factory(model, int(X.shape[1]), int(C), 0, key=key)
 
 
 def _worker_init(threads: int) -> None:
@@ -221,7 +310,8 @@ def run_sweep(
     check_not_input(out, inputs)
     for name in OWNED:  # what --force may replace: an input inside one of these is refused too
         check_not_input(out / name, inputs, folder=True)
-    prepare_dir(out, cfg, force, data_identity(cfg))
+    _check_model(cfg)  # a factory that does not import or build is refused before anything is written
+    prepare_dir(out, cfg, force, data_identity(cfg), heldout_identity(cfg))
     all_cells = cells(cfg)
     done = finished(out, cfg)
     todo = [c for c in all_cells if c.key not in done]
@@ -240,14 +330,19 @@ def run_sweep(
         json_write(out / "cells" / f"{key}.json", row)
         done[key] = row
         write_results(out, cfg, done)
+        log.cell_done(row)
         if on_cell is not None:
             on_cell(row)
 
+    from prunekit.data.experiment.sweep_log import CellLog, wanted
+
     total_units = len(prep) + len(todo)
+    log = CellLog(wanted(show_progress), total_units, str(out), skipped, len(todo))
     with progress(total_units, f"sweep: {len(todo)} cells to run ({skipped} done)", show_progress) as advance:
         if n_workers == 1 or not todo:
             for s, ns, nt in prep:
                 prepare_seed(str(out), cfg_dict, s, ns, nt)
+                log.seed_ready(s)
                 advance(1)
             for c in todo:
                 finish(run_cell(str(out), cfg_dict, c))
@@ -259,8 +354,10 @@ def run_sweep(
             threads = max(1, (os.cpu_count() or 1) // n_workers)
             with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn"),
                                      initializer=_worker_init, initargs=(threads,)) as pool:
-                for f in as_completed([pool.submit(prepare_seed, str(out), cfg_dict, s, ns, nt) for s, ns, nt in prep]):
+                seeds = {pool.submit(prepare_seed, str(out), cfg_dict, s, ns, nt): s for s, ns, nt in prep}
+                for f in as_completed(seeds):
                     f.result()
+                    log.seed_ready(seeds[f])
                     advance(1)
                 futures = [pool.submit(run_cell, str(out), cfg_dict, c) for c in todo]
                 try:

@@ -2,8 +2,17 @@
 
 Cells: for each seed, ``method`` × ``keep`` × ``kd``; ``keep = 1.0`` is the full-data model, run
 once per seed × kd as method ``"full"``. ``"random"`` keeps a uniform subset, a difficulty scorer
-keeps the hardest by its score, ``"ccs"`` is coverage-centric selection over AUM and ``"rs2"``
-draws a fresh random subset of the same size every epoch.
+keeps the hardest by its score (``[select.<method>]``: easiest, offset, class balance), ``"ccs"`` is
+coverage-centric selection over AUM, ``"dbp"`` density-based pruning over the density scorer's
+clusters and ``"rs2"`` draws a fresh random subset of the same size every epoch.
+
+The training recipe (model — a built-in or the user's factory —, optimizer, schedule, ...) is
+:data:`prunekit.data.train.TRAIN_PARAMS`'s, shared with ``prunekit data train`` and the planner;
+``[teacher]`` overrides it for the KD teacher.
+
+Identity: :meth:`SweepConfig.settings` is everything that changes results, *without* file paths (the
+data's content is checked by its digest instead, see ``sweep_store``), so a moved sweep folder
+resumes; :func:`cell_settings` is the part one cell depends on.
 """
 
 from __future__ import annotations
@@ -18,23 +27,37 @@ from typing import Any
 
 from prunekit.data.scores.dynamics.scorers import PROXY_PARAMS
 from prunekit.data.select import KEEP as SELECT_KEEP
+from prunekit.data.select.methods import BALANCE, BETA, BINS, CUTOFF_SCORE, TAU, WITHIN_CLUSTER
+from prunekit.data.train.recipe import STANDARDIZE
 from prunekit.data.train.subset import KD_ALPHA, KD_TAU
 from prunekit.data.train.trainer import TRAIN_PARAMS
 from prunekit.errors import ConfigError, InputError
 from prunekit.params import REQUIRED, Param, Spec
 
-SELECTION_METHODS = ("random", "ccs", "rs2")
+SELECTION_METHODS = ("random", "ccs", "dbp", "rs2")
+#: the recipe keys (student; the teacher's default to them); ``budget`` is the student's alone
+RECIPE_KEYS = ("model", "width", "depth", "epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
+               "schedule")
+TEACHER_PARAMS = Spec(*(TRAIN_PARAMS[k] for k in RECIPE_KEYS))
+DIRECTION = Param("direction", "choice", choices=("hardest", "easiest", "offset"), default="hardest",
+                  help="Which examples a score keeps (offset: drop the beta hardest first, then the hardest)")
+#: per-method selector settings (``[select.<method>]``), by kind of method
+SELECT_SPECS = {
+    "score": Spec(DIRECTION, BALANCE, BETA),
+    "random": Spec(BALANCE),
+    "ccs": Spec(BETA, BINS, dataclasses.replace(CUTOFF_SCORE, none_means="aum")),
+    "dbp": Spec(TAU, WITHIN_CLUSTER),
+    "rs2": Spec(),
+}
 
 #: the scalar keys of a sweep config, declared once (lists — methods, keep, kd — are checked below)
 SWEEP_PARAMS = Spec(
     Param("seeds", int, low=1, default=1, help="Seeds per cell (0, 1, …)"),
     dataclasses.replace(KD_ALPHA, name="alpha", default="auto"),
     dataclasses.replace(KD_TAU, name="tau"),
-    TRAIN_PARAMS["model"],
-    TRAIN_PARAMS["epochs"],
-    dataclasses.replace(TRAIN_PARAMS["budget"], default="steps"),
-    TRAIN_PARAMS["batch_size"],
-    TRAIN_PARAMS["lr"],
+    *(TRAIN_PARAMS[k] for k in RECIPE_KEYS),
+    TRAIN_PARAMS["budget"],
+    STANDARDIZE,
     dataclasses.replace(PROXY_PARAMS["runs"], name="proxy_runs", default=3),
     dataclasses.replace(PROXY_PARAMS["epochs"], name="proxy_epochs", default=5),
     Param("workers", int, low=1, default=1, help="Cells run in this many processes"),
@@ -97,10 +120,19 @@ class SweepConfig:
     alpha: float | str = _D["alpha"]
     tau: float = _D["tau"]
     model: str = _D["model"]
+    width: int = _D["width"]
+    depth: int = _D["depth"]
     epochs: int = _D["epochs"]
-    budget: str = _D["budget"]
     batch_size: int = _D["batch_size"]
+    optimizer: str = _D["optimizer"]
     lr: float = _D["lr"]
+    momentum: float = _D["momentum"]
+    weight_decay: float = _D["weight_decay"]
+    schedule: str = _D["schedule"]
+    budget: str = _D["budget"]
+    standardize: bool = _D["standardize"]
+    teacher: dict = field(default_factory=dict)
+    select: dict = field(default_factory=dict)
     proxy_runs: int = _D["proxy_runs"]
     proxy_epochs: int = _D["proxy_epochs"]
     workers: int = _D["workers"]
@@ -108,8 +140,9 @@ class SweepConfig:
     labels: str | None = None
     test_labels: str | None = None
 
-    KEYS = ("data", "methods", "keep", "seeds", "kd", "alpha", "tau", "model", "epochs", "budget", "batch_size",
-            "lr", "proxy_runs", "proxy_epochs", "workers", "test", "labels", "test_labels")
+    KEYS = ("data", "methods", "keep", "seeds", "kd", "alpha", "tau", *RECIPE_KEYS, "budget", "standardize",
+            "teacher", "select", "proxy_runs", "proxy_epochs", "workers", "test", "labels", "test_labels")
+    PATHS = ("data", "test", "labels", "test_labels")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], base: Path | None = None) -> "SweepConfig":
@@ -152,6 +185,14 @@ class SweepConfig:
         if not isinstance(self.kd, list) or not self.kd or not all(isinstance(b, bool) for b in self.kd):
             raise ConfigError(f"kd must be a list of true/false, got {self.kd!r}")
         self.kd = sorted(set(self.kd))
+        self.teacher = _check_teacher(self.teacher)
+        self.select = _check_select(self.select, self.methods)
+        from prunekit.nn.factory import is_factory, load_factory
+
+        folders = [getattr(self, "_base", None)] if getattr(self, "_base", None) is not None else []
+        for key, model in (("model", self.model), ("teacher.model", self.teacher.get("model"))):
+            if is_factory(model):  # imported now (the config's folder is searched too): refused early
+                load_factory(model, key=key, folders=folders)
         if not isinstance(self.data, str) or not self.data:
             raise ConfigError("data must be a bundled data set name or a file path")
         base = getattr(self, "_base", None)
@@ -187,10 +228,102 @@ class SweepConfig:
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.KEYS}
 
+    def settings(self) -> dict[str, Any]:
+        """Everything that changes results, without file paths: see :func:`settings_of`."""
+        return settings_of(self.to_dict())
+
     def digest(self) -> str:
-        """SHA-256 of everything that changes results (not ``workers``), 16 hex digits."""
-        d = {k: v for k, v in self.to_dict().items() if k != "workers"}
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        """SHA-256 of :meth:`settings` (no paths, not ``workers``), 16 hex digits."""
+        return _digest(self.settings())
+
+    def teacher_config(self) -> dict[str, Any]:
+        """The teacher's recipe: ``[teacher]`` over the student's."""
+        return self.settings()["teacher"]
+
+    def selector(self, method: str) -> dict[str, Any]:
+        """The selector settings of ``method`` (defaults filled)."""
+        return self.settings()["select"].get(method, {})
+
+
+def _digest(d: Any) -> str:
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _kind(method: str) -> str:
+    return method if method in SELECT_SPECS else "score"
+
+
+def _check_teacher(t: Any) -> dict[str, Any]:
+    if not isinstance(t, dict):
+        raise ConfigError(f"teacher must be a table of recipe keys ({', '.join(RECIPE_KEYS)}), got {t!r}")
+    TEACHER_PARAMS.check_names(t, "the [teacher] table")
+    for k, v in t.items():
+        try:
+            TEACHER_PARAMS[k].check(v)
+        except ConfigError as exc:
+            raise ConfigError(f"teacher.{exc}") from None
+    return dict(t)
+
+
+def _check_select(sel: Any, methods: list[str]) -> dict[str, dict]:
+    if not isinstance(sel, dict) or not all(isinstance(v, dict) for v in sel.values()):
+        raise ConfigError(f"select must be tables [select.<method>] of selector settings, got {sel!r}")
+    for m, d in sel.items():
+        if m not in methods:
+            raise ConfigError(f"[select.{m}]: {m!r} is not one of the sweep's methods ({', '.join(methods)})")
+        spec = SELECT_SPECS[_kind(m)]
+        spec.check_names(d, f"[select.{m}]")
+        for k, v in d.items():
+            try:
+                spec[k].check(v)
+            except ConfigError as exc:
+                raise ConfigError(f"select.{m}.{exc}") from None
+        cut = d.get("cutoff_score")
+        if cut is not None and (cut not in difficulty_scorers() or not is_dynamics(cut)):
+            dyn = ", ".join(s for s in difficulty_scorers() if is_dynamics(s))
+            raise ConfigError(f"select.ccs.cutoff_score must be a training-dynamics score ({dyn}), got {cut!r}")
+    return {m: dict(d) for m, d in sel.items()}
+
+
+def settings_of(d: dict[str, Any]) -> dict[str, Any]:
+    """The settings of a config dict (as ``SweepConfig.to_dict()`` or an older prunekit's
+    ``sweep.json`` wrote it): every key but the paths and ``workers``, defaults filled in, the
+    ``[teacher]`` recipe and ``[select.*]`` settings resolved. A bundled data set is named; file data
+    is identified by content (``data_identity``), not by where it lies."""
+    out: dict[str, Any] = {"data": d["data"] if d.get("test") is None else "<file>"}
+    for k in ("methods", "keep", "kd"):
+        out[k] = d.get(k)
+    for p in SWEEP_PARAMS:
+        if p.name != "workers":
+            out[p.name] = d.get(p.name, p.default)
+    t = d.get("teacher") or {}
+    out["teacher"] = {k: t.get(k, out[k]) for k in RECIPE_KEYS}
+    sel = d.get("select") or {}
+    out["select"] = {m: {p.name: (sel.get(m) or {}).get(p.name, p.default) for p in SELECT_SPECS[_kind(m)]}
+                     for m in out["methods"] or []}
+    return out
+
+
+def cell_settings(settings: dict[str, Any], cell: "Cell") -> dict[str, Any]:
+    """What one cell's result depends on: the data, the student's recipe, its method's selector
+    settings, and — for KD cells — the teacher and the KD weights; cells of dynamics-score methods
+    also the proxy trainings. The same for the same cell of two configs that differ elsewhere."""
+    keys = ("data", *RECIPE_KEYS, "budget", "standardize")
+    out = {k: settings[k] for k in keys}
+    out["cell"] = cell.key
+    if cell.kd:
+        out.update(alpha=settings["alpha"], tau=settings["tau"], teacher=settings["teacher"])
+    if cell.method not in ("full", "random", "rs2"):
+        out["select"] = settings["select"].get(cell.method, {})
+        if cell.method not in ("dbp",) and (cell.method == "ccs" or is_dynamics(cell.method)):
+            out.update(proxy_runs=settings["proxy_runs"], proxy_epochs=settings["proxy_epochs"])
+    elif cell.method == "random":
+        out["select"] = settings["select"].get("random", {})
+    return out
+
+
+def cell_digest(settings: dict[str, Any], cell: "Cell") -> str:
+    return _digest(cell_settings(settings, cell))
 
 
 # ----------------------------------------------------------------------------- cells

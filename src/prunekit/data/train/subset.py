@@ -145,13 +145,15 @@ def train_subset(
     teacher=None,
     teacher_logits: np.ndarray | None = None,
     teacher_model: str | None = None,
-    teacher_width: int = 1,
+    teacher_width: int | None = None,
+    teacher_recipe: dict[str, Any] | None = None,
     scoring_seconds: float | None = None,
     labels=None,
     test=None,
     test_labels=None,
     show_progress: bool | None = None,
     force: bool = False,
+    standardize: bool = False,
 ) -> SubsetRun:
     """Train ``config`` on a subset of ``data`` and evaluate it on the test split.
 
@@ -159,14 +161,17 @@ def train_subset(
     ``rows`` (row numbers), ``rs2`` (a fresh random fraction every epoch) or, by default, all the
     data. Distillation: ``kd_alpha`` > 0 or ``"auto"`` with ``teacher_logits`` (N, C), a ``teacher``
     checkpoint/callable, or — by default — a teacher trained on all the data with the student's
-    configuration (``teacher_model`` / ``teacher_width`` change its model), cached on disk.
+    configuration (``teacher_model`` / ``teacher_width`` change its model, ``teacher_recipe`` any
+    other recipe key, e.g. ``{"epochs": 30, "lr": 0.01}``), cached on disk.
     ``data``: :class:`TrainingData`, a file, or a bundled data set name (``labels``, ``test``,
     ``test_labels`` as for :func:`load_training_data`).
 
     A selection or teacher checkpoint made on other data than ``data`` is refused (rows, ids or
     content differ, see :mod:`prunekit.io.identity`); ``force`` trains anyway and records the
     mismatch in the metrics (``data_mismatch``). The checkpoint and the metrics record the
-    training data's identity (``data_identity``)."""
+    training data's identity (``data_identity``). ``standardize``: z-score the features with the
+    training set's mean and std (test data alike; recorded in the checkpoint's config); without it,
+    features of a file that look unscaled get one warning (``UnscaledFeaturesWarning``)."""
     from prunekit.data.table import ScoreTable
     from prunekit.data.train.kd import teacher_logits as compute_teacher
 
@@ -177,6 +182,13 @@ def train_subset(
     if td.y is None:
         raise ConfigError("training needs labels (--labels for .npy, or a label column)")
     cfg = (config or TrainConfig()).validate()
+    from prunekit.data.train.recipe import STANDARDIZE, standardize as zscore, warn_if_unscaled
+
+    X, X_test, scaling = td.X, td.X_test, None
+    if STANDARDIZE.check(standardize):
+        X, X_test, scaling = zscore(td.X, td.X_test)
+    elif not isinstance(data, TrainingData) and Path(str(data)).exists():
+        warn_if_unscaled(td.X, td.name)
     if selection is not None and rs2 is not None:
         raise ConfigError("give --selection or --rs2, not both")
     if rows is not None and (selection is not None or rs2 is not None):
@@ -199,14 +211,22 @@ def train_subset(
         if teacher_logits is not None:
             T = teacher_logits
         else:
-            tcfg = TrainConfig(**{**cfg.__dict__, "model": teacher_model or cfg.model, "width": teacher_width})
-            T, tinfo = compute_teacher(td.X, td.y, teacher=teacher, config=tcfg, n_classes=td.n_classes,
+            # on all the data the two budgets are the same steps: one cached teacher for both
+            from prunekit.data.train.trainer import TRAIN_PARAMS
+
+            extra = dict(teacher_recipe or {})
+            TRAIN_PARAMS.check_names(extra, "the teacher's recipe")
+            tcfg = TrainConfig(**{**cfg.__dict__, **extra, "model": teacher_model or extra.get("model", cfg.model),
+                                  "width": extra.get("width", cfg.width) if teacher_width is None else teacher_width,
+                                  "budget": "steps"})
+            T, tinfo = compute_teacher(X, td.y, teacher=teacher, config=tcfg, n_classes=td.n_classes,
                                        data_identity=td.examples.identity, force=force)
             if "data_mismatch" in tinfo:
                 mismatch["teacher"] = tinfo["data_mismatch"]
-    r = fit(td.X, td.y, cfg, rows=rows, rs2_keep=rs2, rs2_replace=rs2_replace, rs2_balanced=rs2_balanced,
-            teacher_logits=T, kd_alpha=alpha, kd_tau=kd_tau, n_classes=td.n_classes, X_test=td.X_test,
+    r = fit(X, td.y, cfg, rows=rows, rs2_keep=rs2, rs2_replace=rs2_replace, rs2_balanced=rs2_balanced,
+            teacher_logits=T, kd_alpha=alpha, kd_tau=kd_tau, n_classes=td.n_classes, X_test=X_test,
             y_test=td.y_test, show_progress=show_progress)
+    r.config["standardize"] = scaling  # None, or the training set's per-feature mean and std
     identity = td.examples.identity.to_dict()
     r.config["data_identity"] = identity  # saved in the checkpoint: a teacher made from it is checked
     n = len(td.examples)
@@ -217,6 +237,7 @@ def train_subset(
     metrics = {
         "keep": keep, "subset": "rs2" if rs2 is not None else ("selection" if rows is not None else "all"),
         "examples_per_epoch": r.examples_per_epoch, "steps": r.steps, "budget": cfg.budget,
+        "standardize": scaling is not None,
         "test_accuracy": r.test_accuracy, "test_loss": r.test_loss,
         "scoring_seconds": scoring, "teacher_seconds": tinfo.get("seconds", 0.0),
         "train_seconds": r.seconds, "kd_alpha": r.config["kd_alpha"], "kd_tau": kd_tau,

@@ -5,9 +5,10 @@ It is a convenience: recording, KD and RS2 all work from a user's own loop too (
 *total* number of steps, so subsets, RS2 and full data are scheduled alike.
 
 Compute budgets (``budget``):
-- ``"epochs"``: ``epochs`` passes over what is trained on — fewer steps on smaller subsets;
-- ``"steps"``: as many optimizer steps as ``epochs`` passes over the *full* data would take,
-  whatever the subset size (CCS's protocol).
+- ``"steps"`` (the default, in every command): as many optimizer steps as ``epochs`` passes over
+  the *full* data would take, whatever the subset size (CCS's protocol) — methods are compared at
+  equal compute, so a difference in accuracy comes from *which* examples were kept;
+- ``"epochs"``: ``epochs`` passes over what is trained on — fewer steps on smaller subsets.
 
 Algorithm and parameters: docs/ALGORITHMS.md §3.1.
 """
@@ -29,10 +30,11 @@ from prunekit.errors import ConfigError, InputError, require
 # One implementation for both pillars; imported here by fit and re-exported (kd.py, subset.py, __init__).
 from prunekit.nn import evaluate, load_checkpoint, predict_logits, resolve_device, save_checkpoint  # noqa: F401
 from prunekit.nn import params as P
+from prunekit.nn.factory import ModelParam, is_factory, load_factory
 from prunekit.params import Param, Spec
 
 OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine", "step", "constant")
+SCHEDULES = ("cosine", "onecycle", "step", "constant")
 BUDGETS = ("epochs", "steps")
 
 
@@ -44,8 +46,10 @@ def _model_names() -> tuple[str, ...]:
 
 #: the training recipe, declared once: ``TrainConfig``, ``prunekit data train`` and sweep/plan configs
 TRAIN_PARAMS = Spec(
-    Param("model", "choice", default="mlp", choices=_model_names, help="Classifier"),
+    ModelParam("model", "choice", default="mlp", choices=_model_names,
+               help="Classifier: a built-in, or your factory 'module:function' called with (dim, n_classes, seed)"),
     P.WIDTH,
+    P.DEPTH,
     dataclasses.replace(P.EPOCHS, help="Epochs (see budget)"),
     P.BATCH_SIZE,
     Param("optimizer", "choice", default="sgd", choices=OPTIMIZERS, help="Optimizer"),
@@ -53,9 +57,10 @@ TRAIN_PARAMS = Spec(
     P.MOMENTUM,
     P.WEIGHT_DECAY,
     Param("schedule", "choice", default="cosine", choices=SCHEDULES,
-          help="Learning-rate schedule over the total number of steps"),
-    Param("budget", "choice", default="epochs", choices=BUDGETS,
-          help="epochs: fewer steps on smaller subsets; steps: as many steps as the full data"),
+          help="Learning-rate schedule over the total number of steps (onecycle: warm-up over 30%, then cosine)"),
+    Param("budget", "choice", default="steps", choices=BUDGETS,
+          help="steps: as many steps as epochs over the full data, whatever the subset; epochs: fewer steps on "
+               "smaller subsets"),
     P.DEVICE,
     P.SEED,
 )
@@ -65,6 +70,7 @@ TRAIN_PARAMS = Spec(
 class TrainConfig:
     model: str = "mlp"
     width: int = 1
+    depth: int = 2
     epochs: int = 10
     batch_size: int = 128
     optimizer: str = "sgd"
@@ -72,13 +78,15 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     schedule: str = "cosine"
-    budget: str = "epochs"
+    budget: str = "steps"
     device: str = "cpu"
     seed: int = 0
 
     def validate(self) -> "TrainConfig":
         for p in TRAIN_PARAMS:
             p.check(getattr(self, p.name))
+        if is_factory(self.model):  # imported now: a bad path is refused before any training
+            load_factory(self.model)
         resolve_device(self.device)
         return self
 
@@ -119,6 +127,10 @@ def kd_loss(student_logits, labels, teacher_logits, alpha: float, tau: float):
 def _lr_lambda(schedule: str, total: int) -> Callable[[int], float]:
     if schedule == "cosine":
         return lambda t: 0.5 * (1.0 + math.cos(math.pi * min(t, total) / total))
+    if schedule == "onecycle":  # linear warm-up from lr/25 over 30% of the steps, then cosine to 0
+        warm = max(1, int(0.3 * total))
+        return lambda t: (0.04 + 0.96 * t / warm if t < warm
+                          else 0.5 * (1.0 + math.cos(math.pi * min(t - warm, total - warm) / max(1, total - warm))))
     if schedule == "step":
         return lambda t: 0.1 ** ((t >= 0.5 * total) + (t >= 0.75 * total))
     return lambda t: 1.0
@@ -203,7 +215,8 @@ def fit(
 
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    net = model if model is not None else make_model(cfg.model, X.shape[1], C, seed=cfg.seed, width=cfg.width)
+    net = model if model is not None else make_model(cfg.model, X.shape[1], C, seed=cfg.seed, width=cfg.width,
+                                                                 depth=cfg.depth)
     net.to(device).train()
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)

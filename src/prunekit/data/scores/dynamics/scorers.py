@@ -36,6 +36,7 @@ PROXY_PARAMS = Spec(
     _proxy("epochs", "Epochs of each proxy training"),
     _proxy("model", "Proxy model"),
     _proxy("width", "Width multiplier of the proxy model"),
+    _proxy("depth", "Hidden layers of the proxy mlp"),
     _proxy("batch_size", "Batch size of the proxy trainings"),
     _proxy("lr", "Peak learning rate of the proxy trainings"),
     _proxy("optimizer", "Optimizer of the proxy trainings"),
@@ -56,7 +57,8 @@ def _need_labels(ex: ExampleSet, name: str) -> np.ndarray:
 
 
 def _config(p: dict[str, Any], seed: int) -> TrainConfig:
-    return TrainConfig(model=p["model"], width=p["width"], epochs=p["epochs"], batch_size=p["batch_size"],
+    return TrainConfig(model=p["model"], width=p["width"], depth=p["depth"], epochs=p["epochs"],
+                       batch_size=p["batch_size"],
                        lr=p["lr"], optimizer=p["optimizer"], seed=seed).validate()
 
 
@@ -180,7 +182,8 @@ class _GradScorer(_DynamicsScorer):
             if epochs:
                 model = fit(X, y, _config(p, seed), n_classes=ex.n_classes, show_progress=ctx.show_progress).model
             else:
-                model = make_model(p["model"], X.shape[1], ex.n_classes, seed=seed, width=p["width"])
+                model = make_model(p["model"], X.shape[1], ex.n_classes, seed=seed, width=p["width"],
+                                   depth=p["depth"])
             total += (grand if self.full else grand_last_layer)(model, X, y)
         return self._result(total / runs, {"runs": runs, "epochs": epochs, "seconds": time.perf_counter() - t0})
 
