@@ -86,4 +86,4 @@ def test_running_the_cli_again_does_not_grow_the_command_tree(capsys):
     groups, commands = len(app.registered_groups), len(app.registered_commands)
     for _ in range(3):
         assert main(["--version"]) == 0
-    assert (len(app.registered_groups), len(app.registered_commands)) == (groups, commands) == (4, 1)
+    assert (len(app.registered_groups), len(app.registered_commands)) == (groups, commands) == (5, 1)

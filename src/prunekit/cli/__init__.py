@@ -43,12 +43,13 @@ def _register() -> None:
     global _registered
     if _registered:
         return
-    from prunekit.cli import data, datasets, demo, lake, sparse  # noqa: F401
+    from prunekit.cli import data, datasets, demo, lake, sparse, text  # noqa: F401
 
     app.add_typer(data.app, name="data")
     app.add_typer(datasets.app, name="datasets")
     app.add_typer(lake.app, name="lake")
     app.add_typer(sparse.app, name="sparse")
+    app.add_typer(text.app, name="text")
     app.command("demo")(demo.demo)
     _registered = True
 
