@@ -70,6 +70,9 @@ def score_cmd(
     selector: str = option(_SELECTOR, "--selector", default="dbp", help="--engine ray: selector of --selection"),
     keep: Optional[float] = option(KEEP, extra="(--engine ray with --selection)"),
     dedup: bool = typer.Option(False, "--dedup", help="--engine ray with --selection: drop near-duplicates first."),
+    encoder: Optional[str] = typer.Option(None, help="DATA holds raw inputs: embed them first with 'all-MiniLM-L6-v2', 'pkg.mod:make_encoder' or 'file.py:make_encoder' (cached per shard; on Ray in actors)."),
+    input_column: Optional[str] = typer.Option(None, help="--encoder: Parquet column of the raw inputs (default 'text' or 'image')."),
+    batch_size: Optional[int] = typer.Option(None, help="--encoder: rows per call of the encoder (default 64)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary."),
 ) -> None:
     """Score every example and write a Parquet table.
@@ -85,6 +88,8 @@ def score_cmd(
         prunekit data score mnist.parquet -m el2n -m forgetting -m aum --runs 10 --epochs 10 -o dyn.parquet
 
         prunekit data score 'emb/*.npy' -m prototypicality -m semdedup -m density --k 1000 --engine ray -o scores.parquet --selection sel.parquet --keep 0.3 --dedup
+
+        prunekit data score 'docs/*.parquet' --encoder all-MiniLM-L6-v2 -m semdedup --k 100 --engine ray -o scores.parquet
     """
     from prunekit.data import score
     from prunekit.io import read_examples
@@ -102,10 +107,13 @@ def score_cmd(
         sel = {"out": selection, "method": selector, "keep": keep, "dedup": dedup} if selection else None
         run = score_shards(str(data), method, out, engine="ray", address=address, workers=workers, seed=seed,
                            selection=sel, embedding_column=embedding_column, label_column=label_column,
-                           id_column=id_column, show_progress=progress,
-                           **{k_: v for k_, v in geometry.items() if v is not None})
+                           id_column=id_column, show_progress=progress, encoder=encoder, input_column=input_column,
+                           batch_size=batch_size, **{k_: v for k_, v in geometry.items() if v is not None})
         t = run.scores
         if not quiet:
+            if encoder is not None:
+                console.print(f"ray: {len(run.computed['embed'])} shards embedded, {len(run.skipped['embed'])} "
+                              "found in the cache")
             console.print(f"ray: {len(run.computed.get('assign', []))} shards assigned, "
                           f"{len(run.skipped.get('assign', []))} already done; seconds per stage {run.seconds}; "
                           f"parts → {run.paths['parts']}")
@@ -114,7 +122,16 @@ def score_cmd(
             raise ConfigError("--selection is part of --engine ray; locally, run 'prunekit data select' on the scores")
         ScoreTable.check_output(out, [("data", data), ("labels", labels), ("ids", ids), ("target", target),
                                       ("surrogate", surrogate)])
-        if is_shard_source(str(data)):
+        if encoder is not None:
+            from prunekit.data.engines.embed import DEFAULT_BATCH, read_embedded
+
+            if labels is not None or ids is not None:
+                raise ConfigError("--encoder reads labels and ids from Parquet columns, not from --labels/--ids")
+            ex = read_embedded(str(data), encoder, show_progress=progress, input_column=input_column,
+                               id_column=id_column, label_column=label_column, batch_size=batch_size or DEFAULT_BATCH)
+        elif input_column is not None or batch_size is not None:
+            raise ConfigError("--input-column and --batch-size apply with --encoder")
+        elif is_shard_source(str(data)):
             ex = read_shards(str(data), embedding_column=embedding_column, label_column=label_column,
                              id_column=id_column)
         else:

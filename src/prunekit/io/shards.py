@@ -110,8 +110,13 @@ def is_shard_source(spec: str) -> bool:
     return os.path.isdir(spec) and any(n.lower().endswith(".npy") for n in os.listdir(spec))
 
 
-def list_shard_files(spec: str | os.PathLike) -> list[str]:
-    """The shard files of a folder, glob or single file, sorted by name (hidden files skipped)."""
+def list_shard_files(spec: str | os.PathLike | list) -> list[str]:
+    """The shard files of a folder, glob or single file, sorted by name (hidden files skipped); a
+    list of files is taken as it is, in its order."""
+    if isinstance(spec, (list, tuple)):
+        if not spec:
+            raise InputError("no shards given")
+        return [str(u) for u in spec]
     s = str(spec)
     fs, path = _fs(s)
     proto = s.split("://", 1)[0] + "://" if fs is not None else ""
@@ -329,7 +334,10 @@ def shard_identity(ss: ShardSet) -> DataIdentity:
 
 def read_shards(spec: str | os.PathLike, **options: Any) -> ExampleSet:
     """The whole sharded data set as one in-memory ``ExampleSet`` (the local engine's input)."""
-    ss = scan_shards(spec, **options)
+    return examples_of(scan_shards(spec, **options))
+
+
+def examples_of(ss: ShardSet) -> ExampleSet:
+    """The rows of a scanned shard set in memory, with its ids, labels and source record."""
     X = np.concatenate([np.asarray(read_shard(s, ss.options)[0]) for s in ss.shards])
-    ex = ExampleSet(X, labels=ss.labels, ids=ss.ids, label_names=ss.label_names, source=ss.source)
-    return ex
+    return ExampleSet(X, labels=ss.labels, ids=ss.ids, label_names=ss.label_names, source=ss.source)

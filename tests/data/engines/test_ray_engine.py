@@ -1,11 +1,18 @@
 """The Ray engine (``score_shards(engine="ray")``, ``prunekit data score --engine ray``) writes the
 local engine's artefacts exactly, on several shard layouts; resumes without redoing finished shards;
 survives a killed worker; refuses bad input in one line. All on the one shared local Ray
-(``ray_cluster``, 2 CPUs)."""
+(``ray_cluster``, 2 CPUs; one module, so that one pytest worker starts it).
+
+Raw inputs embedded with the user's encoder first (``--encoder``; tiny encoders from
+``encoders.py``): the Ray engine (actors, one encoder each) and the local engine write equal
+artefacts; embeddings are cached per shard by content + encoder, so a rerun (on either engine)
+encodes nothing again; an encoder failing on one batch names the shard and rows, leaves no merged
+artefact and keeps the shards finished before it."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -13,13 +20,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from prunekit.cli import main
-from prunekit.data import score, select
+from prunekit.data import ScoreTable, score, select
 from prunekit.data.engines import score_shards
+from prunekit.data.engines.embed import build_encoder, read_embedded
 from prunekit.errors import InputError
 from prunekit.io.shards import read_shards
 
 pytestmark = pytest.mark.slow
 GEOMETRY = ["prototypicality", "semdedup", "density"]
+ENC = str(Path(__file__).with_name("encoders.py"))
+TEXT, FAILING, ARRAY = f"{ENC}:make_text", f"{ENC}:make_failing", f"{ENC}:make_array"
+WORDS = [["cat", "dog", "bird", "fish", "horse"], ["red", "green", "blue", "black", "white"],
+         ["rain", "snow", "wind", "storm", "sun"]]
 
 
 def _same(a, b) -> None:
@@ -82,8 +94,6 @@ def test_ray_equals_local(layout, dups, tmp_path, ray_cluster):
                        **params)
     _same(local, run.scores)
     _same(local_sel, run.selection)
-    from prunekit.data import ScoreTable
-
     _same(local_sel, ScoreTable.read(tmp_path / "sel.parquet"))
     if dedup:
         assert (local.duplicate_of >= 0).sum() >= 30  # the planted near-duplicates were found
@@ -141,4 +151,112 @@ def test_bad_shard_in_a_worker(dups, tmp_path, ray_cluster, capsys):
     code, err = _cli(capsys, src, "-m", "semdedup", "--k", 10, "--engine", "ray", "-o", out, "-q")
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
     assert "shard part-01.npy" in err and "NaN" in err
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- --encoder
+
+
+def _texts(n=240, seed=0):
+    """Sentences from three vocabularies (labels) with some exact repeats (duplicates)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    texts = [" ".join(rng.choice(WORDS[c], 6)) + f" {rng.integers(1000)}" for c in y]
+    for i in rng.choice(n, 20, replace=False):
+        texts[i] = texts[(i + 7) % n]
+    return texts, y
+
+
+def _text_shards(folder, texts, y, cuts, *, poison=None):
+    folder.mkdir(exist_ok=True)
+    for i, (a, b) in enumerate(zip(cuts, cuts[1:])):
+        t = list(texts[a:b])
+        if poison == i:
+            t[5] = "BOOM"
+        pq.write_table(pa.table({"id": [f"doc-{j}" for j in range(a, b)], "label": [f"c{v}" for v in y[a:b]],
+                                 "text": t}), folder / f"part-{i}.parquet")
+    return folder
+
+
+def test_encoder_on_ray_equals_local_and_is_cached(tmp_path, ray_cluster, monkeypatch):
+    monkeypatch.setenv("PRUNEKIT_CACHE", str(tmp_path / "cache"))
+    texts, y = _texts()
+    src = _text_shards(tmp_path / "raw", texts, y, [0, 70, 160, 240])
+    kw = dict(k=6, seed=1, show_progress=False, encoder=TEXT, batch_size=32)
+    run = score_shards(src, GEOMETRY, tmp_path / "ray.parquet", engine="ray", **kw,
+                       selection={"out": tmp_path / "sel.parquet", "method": "dbp", "keep": 0.5, "dedup": True})
+    assert run.computed["embed"] == ["part-0.parquet", "part-1.parquet", "part-2.parquet"]
+    assert (run.scores.duplicate_of >= 0).sum() >= 15  # the repeated texts
+    meta = run.scores.meta["source"]
+    assert meta["encoder"]["encoder_id"] == "trigram-projection-v1" and meta["input_column"] == "text"
+    assert list(run.scores.ids[:2]) == ["doc-0", "doc-1"]
+    # the local engine: the same function in this process, reading the cache the Ray actors wrote
+    ex = read_embedded(str(src), TEXT, batch_size=32)
+    local = score(ex, GEOMETRY, k=6, seed=1)
+    _same(local, run.scores)
+    _same(select(local, "dbp", 0.5, dedup=True, seed=1), ScoreTable.read(tmp_path / "sel.parquet"))
+    # a rerun encodes nothing
+    again = score_shards(src, GEOMETRY, tmp_path / "again.parquet", engine="ray", **kw)
+    assert again.skipped["embed"] == run.computed["embed"] and not again.computed["embed"]
+    _same(run.scores, again.scores)
+
+
+def test_encoder_failing_on_one_batch(tmp_path, ray_cluster, monkeypatch, capsys):
+    monkeypatch.setenv("PRUNEKIT_CACHE", str(tmp_path / "cache"))
+    texts, y = _texts()
+    cuts = [0, 80, 160, 240]
+    src = _text_shards(tmp_path / "raw", texts, y, cuts, poison=2)
+    out = tmp_path / "s.parquet"
+    code = main(["data", "score", str(src), "-m", "prototypicality", "--k", "6", "--engine", "ray", "--workers", "1",
+                 "--encoder", FAILING, "--batch-size", "32", "-o", str(out), "-q"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "shard part-2.parquet, rows 0–31 (batch 0)" in err and "cannot encode BOOM" in err
+    assert not out.exists() and not Path(f"{out}.parts").exists()  # no partial artefact
+    assert len(list((tmp_path / "cache").glob("shard-embeddings-*.parquet"))) == 2  # shards 0 and 1 stay
+    # the local engine says the same (shards 0 and 1 come from the cache: it is shared, keyed by content)
+    with pytest.raises(InputError, match="part-2.parquet, rows 0–31"):
+        score_shards(_text_shards(tmp_path / "raw2", texts, y, cuts, poison=2), ["prototypicality"],
+                     tmp_path / "t.parquet", engine="inprocess", k=6, encoder=FAILING, batch_size=32,
+                     show_progress=False)
+    # the shard fixed: only it is encoded
+    _text_shards(tmp_path / "raw", texts, y, cuts)
+    run = score_shards(src, ["prototypicality"], out, engine="inprocess", k=6, encoder=FAILING, batch_size=32,
+                       show_progress=False)
+    assert run.skipped["embed"] == ["part-0.parquet", "part-1.parquet"]
+    assert run.computed["embed"] == ["part-2.parquet"]
+
+
+def test_image_arrays_local_cli(tmp_path, monkeypatch, capsys):
+    """.npy shards of items (N, 4, 4) → the array encoder, through the local engine's CLI."""
+    monkeypatch.setenv("PRUNEKIT_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 255, size=(150, 4, 4)).astype(np.uint8)
+    (tmp_path / "img").mkdir()
+    np.save(tmp_path / "img" / "a.npy", X[:100])
+    np.save(tmp_path / "img" / "b.npy", X[100:])
+    out = tmp_path / "s.parquet"
+    assert main(["data", "score", str(tmp_path / "img"), "-m", "prototypicality", "--k", "4",
+                 "--encoder", ARRAY, "-o", str(out), "-q"]) == 0
+    t = ScoreTable.read(out)
+    assert len(t) == 150 and t.meta["source"]["shard_format"] == "npy"
+    ex = read_embedded(str(tmp_path / "img"), ARRAY)
+    assert np.allclose(ex.embeddings, build_encoder(ARRAY)(X))
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("no_such_pkg.mod:make", "does not import: ModuleNotFoundError"),
+    (f"{ENC}:missing", "does not import: AttributeError"),
+    (f"{ENC}:not_a_factory", "is a int, not a function"),
+    ("minilm", "must be 'all-MiniLM-L6-v2'"),
+])
+def test_encoder_that_does_not_import(spec, words, tmp_path, capsys):
+    texts, y = _texts(30)
+    src = _text_shards(tmp_path / "raw", texts, y, [0, 30])
+    out = tmp_path / "s.parquet"
+    # --engine ray: refused before Ray starts (no cluster needed)
+    code = main(["data", "score", str(src), "-m", "prototypicality", "--engine", "ray", "--encoder", spec,
+                 "-o", str(out), "-q"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and words in err, err
     assert not out.exists()

@@ -74,6 +74,44 @@ class RayExecutor:
         if failure is not None:
             raise failure
 
+    def run_actors(self, cls: type, init: tuple, jobs: list[tuple[tuple, dict]], description: str) -> int:
+        """Run ``cls(*init).run(*args, **kwargs)`` for every job on a pool of actors (each keeps
+        its state, e.g. a loaded encoder, across jobs): one GPU per actor when the cluster has
+        GPUs (as many actors as GPUs), else one CPU per actor (``workers`` of them). A failure
+        stops the dispatch; the jobs already running finish. Returns the GPUs used per actor."""
+        from prunekit._progress import progress
+
+        if not jobs:
+            return 0
+        ray = self.ray
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        res = {"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": 1}
+        actor = ray.remote(cls).options(max_restarts=self.max_retries, max_task_retries=self.max_retries, **res)
+        pool = [actor.remote(*init) for _ in range(min(len(jobs), gpus or self.workers))]
+        idle, queue, pending = list(pool), list(jobs), {}
+        failure: BaseException | None = None
+        try:
+            with progress(len(jobs), description, self.show_progress) as advance:
+                while pending or (queue and failure is None):
+                    while queue and failure is None and idle:
+                        a = idle.pop()
+                        args, kwargs = queue.pop(0)
+                        pending[a.run.remote(*args, **kwargs)] = a
+                    done, _ = ray.wait(list(pending), num_returns=1)
+                    for ref in done:
+                        idle.append(pending.pop(ref))
+                        try:
+                            ray.get(ref)
+                        except Exception as exc:  # noqa: BLE001 - unwrapped below
+                            failure = failure or _unwrap(exc)
+                        advance(1)
+        finally:
+            for a in pool:
+                ray.kill(a)
+        if failure is not None:
+            raise failure
+        return 1 if gpus else 0
+
     def close(self) -> None:
         if self._own:
             self.ray.shutdown()

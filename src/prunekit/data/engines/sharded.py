@@ -7,6 +7,7 @@ rows, bit for bit — only the ``seconds`` of each scorer differ:
 ==========  ===========================================================================  ========
 stage       work                                                                         where
 ==========  ===========================================================================  ========
+embed       (``encoder``) raw inputs → cached embedding shards (``embed.py``)            actors
 scan        list the shards, check headers, read ids and labels                          driver
 identity    the data's identity digest (streamed; a chained hash cannot be split)         driver
 centroids   gather the k-means sample by global row number, fit faiss k-means             driver
@@ -34,6 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from prunekit.data.engines import stages
+from prunekit.data.engines.inprocess import InProcessExecutor
 from prunekit.data.pipeline import plan_scoring, run_scorers, select
 from prunekit.data.scores.base import ScoringContext
 from prunekit.data.scores.clustering import Clustering, clustering_params, fit_centroids, sample_rows
@@ -100,6 +102,10 @@ def score_shards(
     label_column: str | None = None,
     id_column: str | None = None,
     show_progress: bool | None = None,
+    encoder: str | None = None,
+    input_column: str | None = None,
+    batch_size: int | None = None,
+    cache_dir: str | Path | None = None,
     keep_work: bool = False,
     _fault: dict | None = None,
     **params: Any,
@@ -110,7 +116,11 @@ def score_shards(
     ``selection``: ``{"out": path, "method": "dbp", "keep": 0.3, "dedup": True, **selector
     params}`` also selects and writes the selection the same way (``<out>.parts/selection/``).
     ``engine``: ``"ray"`` (``address`` of an existing cluster, else a local one; ``workers``:
-    pieces run at once) or ``"inprocess"`` (the same pieces, one after another, in this process)."""
+    pieces run at once) or ``"inprocess"`` (the same pieces, one after another, in this process).
+
+    ``encoder``: the shards hold raw inputs (``input_column``, default ``text`` or ``image``; or
+    ``.npy`` arrays of items), embedded first by ``embed.embed_shards`` — on Ray in actors, one
+    encoder each, ``batch_size`` rows per call — and cached in ``cache_dir``; see ``embed``."""
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     methods = [methods] if isinstance(methods, str) else list(methods)
@@ -121,18 +131,34 @@ def score_shards(
     sel_out = ScoreTable.check_output(selection["out"], [("data", source), ("score table", out)]) if selection else None
     memory = params.get("memory") or DEFAULT_MEMORY
     t = {}
-    t0 = time.perf_counter()
-    ss = scan_shards(source, embedding_column=embedding_column, label_column=label_column, id_column=id_column)
-    scorers, shared = plan_scoring(methods, params, len(ss), ss.n_classes)
-    request = _clustering_request(scorers, ss, seed, shared)
-    dd = next((s for s in scorers if s.name == "semdedup"), None)
-    t["scan"] = time.perf_counter() - t0
     parts_dir = Path(f"{out}.parts")
     work = parts_dir / "_work"
     run = ShardedRun(None, None, {"out": out, "parts": parts_dir})  # type: ignore[arg-type]
-    ctx = ScoringContext(ss, seed=seed, show_progress=show_progress, clustering_params=shared)  # type: ignore[arg-type]
-    executor = _executor(engine, address, workers, show_progress)  # an unreachable cluster: nothing written
+    executor = None
     try:
+        if encoder is not None:
+            from prunekit.data.engines import embed
+
+            embed.encoder_identity(encoder)  # an encoder that does not import: refused before Ray starts
+            executor = _executor(engine, address, workers, show_progress)
+            done = embed.embed_shards(source, encoder, executor, input_column=input_column, id_column=id_column,
+                                      label_column=label_column, batch_size=batch_size or embed.DEFAULT_BATCH,
+                                      cache_dir=cache_dir)
+            run.computed["embed"], run.skipped["embed"] = done.computed, done.skipped
+            t["embed"] = done.seconds
+            run.paths["embeddings"] = done.uris
+        elif input_column is not None or batch_size is not None:
+            raise ConfigError("input_column and batch_size apply with an encoder")
+        t0 = time.perf_counter()
+        ss = (embed.scan_embedded(done) if encoder is not None else
+              scan_shards(source, embedding_column=embedding_column, label_column=label_column, id_column=id_column))
+        scorers, shared = plan_scoring(methods, params, len(ss), ss.n_classes)
+        request = _clustering_request(scorers, ss, seed, shared)
+        dd = next((s for s in scorers if s.name == "semdedup"), None)
+        t["scan"] = time.perf_counter() - t0
+        ctx = ScoringContext(ss, seed=seed, show_progress=show_progress, clustering_params=shared)  # type: ignore[arg-type]
+        if executor is None:
+            executor = _executor(engine, address, workers, show_progress)  # an unreachable cluster: nothing written
         work.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         ss.identity  # noqa: B018 - computed now, timed as its own stage
@@ -144,7 +170,8 @@ def score_shards(
                 p = dd.checked_params()
                 ctx.cache[("semdedup", p["eps"], p["policy"])] = dup
     finally:
-        executor.close()
+        if executor is not None:
+            executor.close()
     t0 = time.perf_counter()
     table = run_scorers(ss, scorers, ctx)  # type: ignore[arg-type]
     run.scores = table
@@ -243,21 +270,3 @@ def _executor(engine: str, address: str | None, workers: int | None, show_progre
 
         return RayExecutor(address=address, workers=workers, show_progress=show_progress)
     return InProcessExecutor(show_progress)
-
-
-class InProcessExecutor:
-    """Runs the pieces one after another in this process (the ``inprocess`` engine)."""
-
-    def __init__(self, show_progress: bool | None = None) -> None:
-        self.show_progress = show_progress
-
-    def run(self, jobs: list, description: str) -> None:
-        from prunekit._progress import progress
-
-        with progress(len(jobs), description, self.show_progress) as advance:
-            for fn, args, kwargs in jobs:
-                fn(*args, **kwargs)
-                advance(1)
-
-    def close(self) -> None:
-        pass
