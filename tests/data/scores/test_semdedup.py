@@ -127,6 +127,40 @@ def test_memory_mapped_input_matches_in_memory(planted, tmp_path):
             assert dup.tobytes() == ref_dup.tobytes() and sim.tobytes() == ref_sim.tobytes()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_spilled_groups_match_one_pass_per_group(planted, tmp_path, monkeypatch, dtype):
+    """With many groups a memory-mapped matrix is written once in cluster order to a temporary
+    file and each group read back as one slice; the answer is bit for bit the one of a pass over
+    the matrix per group (in-memory input), and of that path when the spill cannot be written."""
+    from prunekit.data.scores import semdedup as sd
+
+    X, _ = planted
+    np.save(tmp_path / "x.npy", X.astype(dtype))
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    cl = fit_clusters(X, 8, seed=0)
+    memory = 20 * X.shape[1] * 4  # 20 rows a group
+    assert len(sd.cluster_groups(cl.sizes(), 20)) >= sd.SPILL_GROUPS
+    want = semdedup(X.astype(dtype), cl.assign, cl.distance, cl.k, block=7, memory=memory, policy="random")
+    ref_dup, _ = semdedup_reference(X, cl.assign, cl.distance, cl.k, policy="random")
+    assert (want[0] >= 0).sum() > 20 and want[0].tobytes() == ref_dup.tobytes()
+
+    def no_pass(*a, **kw):
+        raise AssertionError("a pass over the file per group")
+
+    with monkeypatch.context() as m:
+        m.setattr(sd, "_collect", no_pass)
+        got = semdedup(mm, cl.assign, cl.distance, cl.k, block=7, memory=memory, policy="random")
+    assert got[0].tobytes() == want[0].tobytes() and got[1].tobytes() == want[1].tobytes()
+
+    def no_space(*a, **kw):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(sd.tempfile, "TemporaryFile", no_space)
+        got = semdedup(mm, cl.assign, cl.distance, cl.k, block=7, memory=memory, policy="random")
+    assert got[0].tobytes() == want[0].tobytes() and got[1].tobytes() == want[1].tobytes()
+
+
 def test_larger_eps_removes_more(planted):
     X, _ = planted
     counts = [int((score(from_arrays(X), "semdedup", k=5, eps=e).duplicate_of >= 0).sum())

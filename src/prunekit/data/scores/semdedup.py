@@ -20,6 +20,8 @@ Algorithm and parameters: docs/ALGORITHMS.md §1.9.
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,8 @@ from prunekit.params import Param, Spec
 
 POLICIES = ("hard", "easy", "random")
 DEFAULT_MEMORY = 1 << 30
+#: from this many groups on, a memory-mapped matrix is spilled once in cluster order (``semdedup``)
+SPILL_GROUPS = 3
 
 EPS = Param("eps", float, low=0.0, high=1.0, high_open=True, default=0.05,
             help="semdedup: remove an example when its cosine similarity to a kept one exceeds 1 - eps")
@@ -123,7 +127,11 @@ def semdedup(
 
     Clusters are processed in groups whose rows fit in ``memory`` bytes; each group's rows are
     collected, normalised, in one sequential pass over ``X`` (a file larger than RAM is read
-    sequentially, never row by row); each cluster is then gathered from memory in keep order."""
+    sequentially, never row by row); each cluster is then gathered from memory in keep order.
+    With ``SPILL_GROUPS`` groups or more, a memory-mapped ``X`` is instead written once in cluster
+    order to a temporary file (as large as the float32 matrix, in the system's temporary folder)
+    and each group is read from it as one slice, so the file is read once, not once per group.
+    The result is the same either way."""
     eps = EPS.check(eps)
     POLICY.check(policy)
     MEMORY.check(memory)
@@ -137,28 +145,39 @@ def semdedup(
     dup_of = np.full(n, -1, dtype=np.int64)
     msim = np.full(n, -1.0, dtype=np.float32)
     spans = [(int(bounds[c0]), int(bounds[c1])) for c0, c1 in groups]
+    # Several groups: a pass over the file per group would read it len(groups) times (quadratic in
+    # N at a fixed memory budget); spill the rows once in cluster order instead, then each group is
+    # one contiguous read (None: in memory, or the spill could not be written).
+    spill = _spill_by_cluster(X, assign, k, bounds) if len(groups) >= SPILL_GROUPS else None
     buf = None
-    with progress(n, f"SemDeDup in {k} clusters", show_progress) as advance:
-        for c0, c1 in groups:
-            a, b = int(bounds[c0]), int(bounds[c1])
-            if b - a == 0:
-                continue
-            if not (sizes[c0:c1] > 1).any():
-                advance(b - a)
-                continue
-            group_rows = np.sort(by_cluster[a:b])
-            if buf is None:
-                buf = np.empty((max(b1 - a1 for a1, b1 in spans), d), dtype=np.float32)
-            G = _collect(X, group_rows, buf)
-            for c in range(c0, c1):
-                lo, hi = int(bounds[c]), int(bounds[c + 1])
-                if hi - lo < 2:
+    try:
+        with progress(n, f"SemDeDup in {k} clusters", show_progress) as advance:
+            for c0, c1 in groups:
+                a, b = int(bounds[c0]), int(bounds[c1])
+                if b - a == 0:
                     continue
-                rows = by_cluster[lo:hi]
-                E = G[np.searchsorted(group_rows, rows)]  # this cluster, rows ascending
-                dup_of[rows], msim[rows] = dedup_members(rows, distance[rows], E, c, eps=eps,
-                                                         policy=policy, seed=seed, block=block)
-            advance(b - a)
+                if not (sizes[c0:c1] > 1).any():
+                    advance(b - a)
+                    continue
+                if buf is None:
+                    buf = np.empty((max(b1 - a1 for a1, b1 in spans), d), dtype=np.float32)
+                if spill is not None:  # the group's rows in cluster order, rows ascending in each
+                    G, at = _read_spilled(spill, a, b, buf, by_cluster[a:b]), None
+                else:
+                    group_rows = np.sort(by_cluster[a:b])
+                    G, at = _collect(X, group_rows, buf), group_rows
+                for c in range(c0, c1):
+                    lo, hi = int(bounds[c]), int(bounds[c + 1])
+                    if hi - lo < 2:
+                        continue
+                    rows = by_cluster[lo:hi]
+                    E = G[lo - a : hi - a] if at is None else G[np.searchsorted(at, rows)]  # rows ascending
+                    dup_of[rows], msim[rows] = dedup_members(rows, distance[rows], E, c, eps=eps,
+                                                             policy=policy, seed=seed, block=block)
+                advance(b - a)
+    finally:
+        if spill is not None:
+            spill.close()
     return dup_of, msim
 
 
@@ -174,6 +193,59 @@ def cluster_groups(sizes: np.ndarray, rows_per_group: int) -> list[tuple[int, in
         groups.append((start, stop))
         start = stop
     return groups
+
+
+def _spill_by_cluster(X: np.ndarray, assign: np.ndarray, k: int, bounds: np.ndarray):
+    """An unnamed temporary file holding the validated float32 rows of a memory-mapped ``X`` in
+    cluster order (rows ascending within a cluster: the order of a stable argsort of ``assign``),
+    written in one sequential pass over ``X``; ``None`` for an in-memory ``X`` or when the file
+    cannot be written (no space: SemDeDup then makes one pass over ``X`` per group)."""
+    if not isinstance(X, np.memmap):
+        return None
+    fill = bounds[:-1].astype(np.int64)  # next free row of each cluster in the file
+    fh = None
+    try:
+        fh = tempfile.TemporaryFile(prefix="prunekit-semdedup-")
+        row_bytes = 4 * X.shape[1]
+        for start, stop, raw in iter_raw_blocks(X):
+            a = assign[start:stop]
+            order = np.argsort(a, kind="stable")
+            block = as_float32_block(raw, start, copy=False)[order]  # by cluster, rows ascending
+            counts = np.bincount(a, minlength=k)
+            present = np.flatnonzero(counts)
+            ends = np.cumsum(counts[present])
+            mv = memoryview(block).cast("B")
+            for c, e, m in zip(present.tolist(), ends.tolist(), counts[present].tolist()):
+                _pwrite_all(fh.fileno(), mv[(e - m) * row_bytes : e * row_bytes], int(fill[c]) * row_bytes)
+            fill += counts
+        return fh
+    except BaseException as exc:
+        if fh is not None:
+            fh.close()
+        if isinstance(exc, OSError):
+            return None
+        raise
+
+
+def _pwrite_all(fd: int, data: memoryview, pos: int) -> None:
+    done = 0
+    while done < len(data):
+        done += os.pwrite(fd, data[done:], pos + done)
+
+
+def _read_spilled(fh, a: int, b: int, buf: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Unit-norm rows ``a … b - 1`` of the spill file (the rows ``rows`` of ``X``) into ``buf``."""
+    out = buf[: b - a]
+    mv = memoryview(out).cast("B")
+    row_bytes = 4 * buf.shape[1]
+    got, want = 0, (b - a) * row_bytes
+    while got < want:
+        r = os.preadv(fh.fileno(), [mv[got:want]], a * row_bytes + got)
+        if r == 0:
+            raise OSError("the SemDeDup spill file is shorter than written")
+        got += r
+    normalize_rows(out, idx=rows)
+    return out
 
 
 def _collect(X: np.ndarray, rows: np.ndarray, buf: np.ndarray) -> np.ndarray:
