@@ -143,7 +143,7 @@ def plan_cmd(
         prunekit data plan mnist5k --tolerance 1.0 -o runs/plan-mnist
 
     The pilots train with your recipe: pass a .toml with the sweep's recipe keys (model — a
-    built-in or your factory 'module:function' —, optimizer, lr, schedule, [teacher], [select.*]),
+    built-in or your factory 'module:function' —, optimizer, lr, schedule, \\[teacher], \\[select.*]),
     or the options below.
     """
     from prunekit.cli._common import console, table, warnings_as_lines

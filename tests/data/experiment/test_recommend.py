@@ -158,6 +158,10 @@ def test_plan_cli_runs_pilots_recommends_and_measures(tmp_path, capsys):
     cells = sorted(p.stat().st_mtime_ns for p in out.rglob("cells/*.json"))
     assert main(args) == 0
     assert sorted(p.stat().st_mtime_ns for p in out.rglob("cells/*.json")) == cells
+    # ... and states the same compute: summed from the cells, not the resumed run's wall time (~0 s)
+    again = json.loads((out / "plan.json").read_text())
+    assert doc["final_seconds"] > 0 and again["final_seconds"] == pytest.approx(doc["final_seconds"])
+    assert again["pilot_seconds"] == pytest.approx(doc["pilot_seconds"])
 
 
 def test_plan_cli_bad_input(tmp_path, capsys):

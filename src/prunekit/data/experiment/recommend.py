@@ -103,7 +103,7 @@ class RecommendRun:
     recommendation: Recommendation
     measured: dict[str, Any] | None
     pilot_seconds: float        # compute of the pilots: cells' training + scoring seconds, summed
-    final_seconds: float        # wall time of the final run
+    final_seconds: float        # compute of the final run: its cells' training + scoring seconds, summed
     recipe: dict[str, Any] | None = None   # the training recipe of every pilot and final cell
     baseline: str = ""          # which full-data model the drops are measured against
 
@@ -114,8 +114,17 @@ RECIPE_KEYS = ("model", "width", "depth", "optimizer", "lr", "weight_decay", "sc
 
 
 def plan_recipe(config: dict) -> dict[str, Any]:
-    """The recipe the planner trains with (the config's training settings)."""
-    return {k: config[k] for k in RECIPE_KEYS if k in config and config[k] is not None and config[k] != {}}
+    """The recipe the planner trains with: the config's training settings that take effect (a
+    factory model has no built-in width or depth, AdamW no momentum; stating them misleads)."""
+    from prunekit.nn.factory import is_factory
+
+    recipe = {k: config[k] for k in RECIPE_KEYS if k in config and config[k] is not None and config[k] != {}}
+    if is_factory(str(recipe.get("model", ""))):
+        recipe.pop("width", None)
+        recipe.pop("depth", None)
+    if recipe.get("optimizer") == "adamw":
+        recipe.pop("momentum", None)
+    return recipe
 
 
 def baseline_text(recipe: dict[str, Any], n_full: int, measured: bool) -> str:
@@ -199,7 +208,6 @@ def recommend(
     (sweeps), ``out/final/<method>-keep<k>-kd<0|1>/`` (the final sweep), ``out/plan.json`` and
     ``out/plan.png``. Resumable: pilots and the final run are ordinary sweeps and skip finished cells.
     """
-    import time
     import warnings
 
     from prunekit.data.experiment.sweep import SweepConfig, _load, run_sweep
@@ -256,17 +264,20 @@ def recommend(
     # training of every cell plus each (pilot, seed)'s scoring calls once.
     from prunekit.data.experiment.sweep_config import is_dynamics
 
-    scoring = {}
-    for r in rows:
-        if r["method"] in ("random", "rs2", "full"):
-            continue
-        group = "dynamics" if r["method"] == "ccs" or is_dynamics(r["method"]) else "geometry"
-        scoring[(r["pool"], r["seed"], group)] = float(r["scoring_seconds"])
-    pilot_seconds = sum(float(r["training_seconds"]) for r in rows) + sum(scoring.values())
+    def compute_seconds(cells: list[dict]) -> float:
+        scoring = {}
+        for r in cells:
+            if r["method"] in ("random", "rs2", "full"):
+                continue
+            group = "dynamics" if r["method"] == "ccs" or is_dynamics(r["method"]) else "geometry"
+            scoring[(r.get("pool"), r["seed"], group)] = float(r["scoring_seconds"])
+        return sum(float(r["training_seconds"]) for r in cells) + sum(scoring.values())
+
+    pilot_seconds = compute_seconds(rows)
     rec = recommend_from_rows(rows, n_full=len(y), tolerance=tolerance, z=z)
 
     measured = None
-    t1 = time.perf_counter()
+    final_seconds = 0.0
     if rec.chosen is not None and run_final:
         c = rec.chosen
         fc = dict(cfg.to_dict(), methods=[c.method], keep=[c.keep, 1.0], seeds=final_seeds,
@@ -286,7 +297,8 @@ def recommend(
                     "training_seconds": float(np.mean([r["training_seconds"] for r in mine])),
                     "full_training_seconds": float(np.mean([r["training_seconds"] for r in ref])),
                     "scoring_seconds": float(np.mean([r["scoring_seconds"] for r in mine]))}
-    final_seconds = time.perf_counter() - t1
+        # summed from the cells like the pilots' (a resumed final run's wall time would say 0)
+        final_seconds = compute_seconds(fres.rows)
     recipe = plan_recipe(cfg.to_dict())
     result = RecommendRun(out, rec, measured, pilot_seconds, final_seconds, recipe,
                           baseline_text(recipe, len(y), measured is not None))
@@ -357,8 +369,10 @@ def plot_recommendation(result: RecommendRun, rows: list[dict], path: Path, conf
     ax.set_title(textwrap.fill(f"planner: extrapolated from pilots to N = {rec.n_full}; baseline: full-data "
                                f"cross-entropy training with the planner's recipe ({how})", 95), fontsize=8.5)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
+    # under the plot, outside the axes: the labels say what each curve keeps, and a legend inside
+    # the axes hid the error bars (as in the sweep report)
+    fig.set_layout_engine("constrained")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=7.5, ncol=2, frameon=False)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)

@@ -122,11 +122,20 @@ def _figure(w=7.5, h=4.6):
     return fig
 
 
+def _legend_below(fig, ax, *, fontsize: float = 7, ncol: int = 2) -> None:
+    """One legend for the figure, under its plots and outside every axes (constrained layout).
+    The labels say what each curve keeps ("prototypicality, easiest, proportional class balance +
+    KD"), so a legend inside the axes hid data points and ran past the figure's edge, cut off."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.set_layout_engine("constrained")
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", fontsize=fontsize, ncol=ncol, frameon=False)
+
+
 def _finish(fig, ax, path: Path, *, log_grid: bool = False) -> None:
     """Legend, grid, layout and save: the common end of the line plots."""
-    ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3, which="both" if log_grid else "major")
-    fig.tight_layout()
+    _legend_below(fig, ax)
     fig.savefig(path)
 
 
@@ -250,10 +259,8 @@ def _plot_time(df, path: Path) -> list[str]:
         ax.set_xlabel(f"{'wall' if kind == 'wall' else 'CPU'} seconds: scoring + teacher (KD) + training")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"time to accuracy, {'wall clock' if kind == 'wall' else 'CPU time'}", fontsize=9)
-        if ax.lines:
-            ax.legend(fontsize=6, ncol=2)
         ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
+    _legend_below(fig, fig.axes[0], ncol=3)  # both panels draw the same curves
     fig.savefig(path)
     return cost_notes(df)
 
@@ -284,9 +291,8 @@ def _plot_per_class(df, path: Path) -> list[str]:
         ax.set_xlabel("kept fraction")
         ax.set_ylabel("examples per epoch")
         ax.set_title("examples per epoch per method")
-        ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
-        fig.tight_layout()
+        _legend_below(fig, ax)
         fig.savefig(path)
         return ["Per-class kept counts are not recorded in this results table (no kept_per_class column); "
                 "the plot shows examples per epoch per method instead."]
@@ -307,15 +313,15 @@ def _plot_per_class(df, path: Path) -> list[str]:
         for j, m in enumerate(ms):
             ax.bar(x - 0.4 + w * (j + 0.5), counts[(m, k)], width=w, color=colors[m], label=_label(m, False, df))
         if full is not None and len(full) == C:
-            ax.plot(x, full * k, "k_", ms=14, mew=1.5, label=f"full × {k:g} (class-proportional)")
+            ax.plot(x, full * k, "k_", ms=14, mew=1.5, label="class-proportional subset of the same size")
         ax.set_title(f"keep {k:g}: kept examples per class (mean over seeds)", fontsize=9)
         ax.set_ylabel("kept")
         ax.set_xticks(x if C <= 30 else x[:: max(1, C // 20)])
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=6, ncol=4)
         ax.grid(alpha=0.3, axis="y")
     fig.axes[-1].set_xlabel("class")
-    fig.tight_layout()
+    # one legend for all panels: the same methods in each (the panel with the most of them)
+    _legend_below(fig, max(fig.axes, key=lambda a: len(a.get_legend_handles_labels()[0])), fontsize=6, ncol=3)
     fig.savefig(path)
     return notes
 
