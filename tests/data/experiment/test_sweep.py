@@ -127,6 +127,41 @@ def test_resume_after_sigkill_redoes_no_finished_cell(clean, tmp_path):
     assert np.allclose(t.loss, ref.loss, rtol=1e-5)
 
 
+@pytest.mark.slow
+def test_sigterm_stops_the_worker_processes_too(tmp_path):
+    """``kill`` of a sweep running cells in 2 processes: the workers end with it, none runs on
+    (orphaned) to write cells into a folder the user may replace."""
+    psutil = pytest.importorskip("psutil")
+    cfg = write_config(tmp_path / "sweep.toml")
+    out = tmp_path / "out"
+    env = {**os.environ, "PRUNEKIT_PROGRESS": "0"}
+    proc = subprocess.Popen([str(PRUNEKIT), "data", "sweep", str(cfg), "-o", str(out), "-q", "--workers", "2"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        workers = []
+        while time.monotonic() < deadline and proc.poll() is None and not list((out / "cells").glob("*.json")):
+            time.sleep(0.05)
+        assert proc.poll() is None, f"the sweep ended before it could be stopped: {proc.stderr.read()!r}"
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        assert len(workers) >= 2
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        assert proc.returncode != 0
+        gone, alive = psutil.wait_procs(workers, timeout=30)
+        assert alive == [], f"workers still running after the sweep was stopped: {alive}"
+        cells = len(list((out / "cells").glob("*.json")))
+        time.sleep(1)
+        assert len(list((out / "cells").glob("*.json"))) == cells   # nothing writes after the stop
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for w in workers:
+            if w.is_running():
+                w.kill()
+
+
 def test_different_config_is_refused_unless_forced(tmp_path, capsys):
     out = tmp_path / "out"
     a = write_config(tmp_path / "a.toml", epochs=1)

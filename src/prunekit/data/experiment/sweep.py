@@ -14,6 +14,7 @@ Algorithm and parameters: docs/ALGORITHMS.md §3.4.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -353,7 +354,8 @@ def run_sweep(
 
             threads = max(1, (os.cpu_count() or 1) // n_workers)
             with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn"),
-                                     initializer=_worker_init, initargs=(threads,)) as pool:
+                                     initializer=_worker_init, initargs=(threads,)) as pool, \
+                    _workers_stop_with_the_sweep(pool):
                 seeds = {pool.submit(prepare_seed, str(out), cfg_dict, s, ns, nt): s for s, ns, nt in prep}
                 for f in as_completed(seeds):
                     f.result()
@@ -376,6 +378,31 @@ def run_sweep(
 
         result.report = write_report(out, out / "report")
     return result
+
+
+@contextlib.contextmanager
+def _workers_stop_with_the_sweep(pool):
+    """While the worker pool runs: SIGTERM (``kill``) stops this process like Ctrl-C does, and either
+    terminates the workers at once. Otherwise they would run on, orphaned, and could still write
+    their cells into a folder the user has since replaced or removed."""
+    import signal
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def stop(signum, frame):
+            raise SystemExit(128 + signum)
+        previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except BaseException:
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):   # no public way to kill them
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def summary(rows: Iterable[dict]) -> list[tuple[str, float, bool, int, float, float]]:
