@@ -4,7 +4,9 @@ below the threshold stays; JSONL and Parquet shards give the same decisions; Sem
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -122,6 +124,9 @@ def test_planted_duplicates_found_and_explained(corpus, result):
     meta = t.meta["text_dedup"]
     assert (meta["bands"], meta["rows"], meta["ngram"]) == (14, 8, 5)
     assert [s["documents"] for s in t.meta["shards"]] == [100, 100, 100]
+    # each shard's content identity, as the example pillar records its data's
+    assert [s["sha256"] for s in t.meta["shards"]] == \
+        [hashlib.sha256(Path(s["shard"]).read_bytes()).hexdigest() for s in t.meta["shards"]]
 
 
 def test_artefacts_table_and_kept_shards(corpus, result):

@@ -15,6 +15,7 @@ written per shard ``i`` in the scratch folder:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -80,8 +81,11 @@ def sign_shard(args: tuple[int, TextShard, str, SignConfig]) -> dict:
     n_has = int(np.load(d / f"{i}.has.npy").sum()) if n else 0
     n_empty = int(sum(int(e.sum()) for e in empty))
     st = os.stat(shard.path)
+    with open(shard.path, "rb") as fh:   # the shard's content identity, as the example pillar records its data's
+        sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
     return {"index": i, "shard": shard.path, "documents": n, "seconds": round(time.perf_counter() - t0, 3),
-            "empty": n_empty, "short": n - n_has - n_empty, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+            "empty": n_empty, "short": n - n_has - n_empty, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "sha256": sha256}
 
 
 def shard_shingles(shard: TextShard, positions: set[int], cfg: SignConfig) -> dict[int, np.ndarray]:
