@@ -112,19 +112,18 @@ def find_containment(catalog: Catalog, *, semantics: str = SEMANTICS_PARAM.defau
         proven, sample_s, verify_s = content_stages(profiles, trace, semantics, sample_rows, seed,
                                                      skip_implied, verifier, memory_bytes, show_progress,
                                                      scan_cache, tables)
+        t = time.perf_counter()
+        pairs = proven.pairs()
+        closed = transitive_closure(pairs)
+        trace.closure_added = closed - pairs
+        if semantics == "set":   # equal rows under set semantics: the fingerprints tell duplicates apart
+            profiles = _fingerprinted(profiles, closed, trace, scan_cache, tables,
+                                      getattr(verifier, "fingerprint_many", None))   # (engine still open)
     finally:
         if own_verifier:
             verifier.close()
     stages.append(StageReport("sample", len(trace.stats), len(trace.sample), sample_s))
-    stages.append(StageReport("verify", len(trace.sample), len(proven.pairs()), verify_s))
-
-    t = time.perf_counter()
-    pairs = proven.pairs()
-    closed = transitive_closure(pairs)
-    trace.closure_added = closed - pairs
-    if semantics == "set":   # equal rows under set semantics: the fingerprints tell duplicates apart
-        profiles = _fingerprinted(profiles, closed, trace, scan_cache, tables,
-                                  getattr(verifier, "fingerprint_many", None))
+    stages.append(StageReport("verify", len(trace.sample), len(pairs), verify_s))
     groups = duplicate_groups(closed, profiles, semantics)
     trace.cache_hits = scan_cache.hits
     try:
