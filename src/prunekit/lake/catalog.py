@@ -58,6 +58,7 @@ import json
 import multiprocessing
 import os
 import re
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -306,7 +307,7 @@ PROCESS_MIN_TABLES = 256
 
 def _profile_all(todo: list[TableRef], workers: int, advance, keep=None) -> list[TableProfile | Skipped]:
     """``profile_or_skip`` of every ref, in order: in this thread, or with ``workers`` > 1 in that
-    many forked processes (``PROCESS_MIN_TABLES`` tables or more, where ``fork`` exists) or threads.
+    many forked processes (``PROCESS_MIN_TABLES`` tables or more, on Linux) or threads.
 
     Processes, because most of a small table's profile is Python holding the GIL: threads gave no
     gain on 2 cores. Forked only (a ``spawn`` worker re-runs the caller's unguarded main script);
@@ -318,7 +319,7 @@ def _profile_all(todo: list[TableRef], workers: int, advance, keep=None) -> list
             advance(1)
         return out
     shown = 0
-    if len(todo) >= PROCESS_MIN_TABLES and "fork" in multiprocessing.get_all_start_methods():
+    if len(todo) >= PROCESS_MIN_TABLES and sys.platform.startswith("linux"):   # fork is unsafe on macOS
         chunk = max(1, min(32, len(todo) // (workers * 8)))
         out = []
         try:
