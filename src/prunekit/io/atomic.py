@@ -32,14 +32,22 @@ _UMASK: int | None = None
 def check_writable(path: str | os.PathLike) -> Path:
     """Fail early, before any work, when ``path`` cannot be written."""
     p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
     if p.is_dir():
         raise InputError(f"output path {p} is a directory, expected a file name")
+    check_parent_writable(p)
+    return p
+
+
+def check_parent_writable(p: Path) -> None:
+    """The folder that will hold ``p`` (a file or a folder to be made) exists and can be written;
+    else one readable ``InputError``."""
+    parent = p.parent if str(p.parent) else Path(".")
     if not parent.exists():
         raise InputError(f"cannot write {p}: directory {parent} does not exist")
+    if not parent.is_dir():
+        raise InputError(f"cannot write {p}: {parent} is not a directory")
     if not os.access(parent, os.W_OK):
         raise InputError(f"cannot write {p}: directory {parent} is not writable")
-    return p
 
 
 @contextlib.contextmanager

@@ -48,7 +48,7 @@ from prunekit.data.text.output import read_ids, write_table
 from prunekit.data.text.shards import TextShard, find_shards
 from prunekit.data.text.signing import SignConfig, exact_jaccard, shard_shingles, sign_shard
 from prunekit.errors import InputError
-from prunekit.io.atomic import atomic_dir, check_not_input
+from prunekit.io.atomic import atomic_dir, check_not_input, check_parent_writable
 from prunekit.params import Param, Spec
 
 log = logging.getLogger("prunekit.text")
@@ -193,13 +193,9 @@ def dedup(
 
 def _check_out(out, found: list[TextShard], embeddings, sources) -> Path:
     o = Path(out)
-    parent = o.parent if str(o.parent) else Path(".")
     if o.exists():
         raise InputError(f"output folder {o} already exists: choose a new name or remove it")
-    if not parent.is_dir():
-        raise InputError(f"cannot write {o}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"cannot write {o}: directory {parent} is not writable")
+    check_parent_writable(o)
     inputs = [("shard", s.path) for s in found]
     srcs = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
     inputs += [("shard folder", d) for d in srcs if os.path.isdir(str(d))]
