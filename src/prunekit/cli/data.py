@@ -235,18 +235,13 @@ def dsir_cmd(
 
         prunekit data dsir pool.jsonl --target reviews.jsonl --keep 0.1 --group-column domain -o dsir.parquet
     """
-    from prunekit.data import ScoreTable, select
-    from prunekit.data.dsir import dsir_table, read_texts
+    from prunekit.data import ScoreTable
+    from prunekit.data.dsir import dsir_select
 
     ScoreTable.check_output(out, [("raw pool", raw), ("target", target)])
-    pool = read_texts(raw, text_column=text_column, id_column=id_column, group_column=group_column)
-    t, w = dsir_table(pool, read_texts(target, text_column=text_column), buckets=buckets, ngrams=ngrams,
-                      smoothing=smoothing)
-    s = select(t, "importance", keep, count=count, seed=seed, gumbel=gumbel)
-    import numpy as np
-
-    s.meta["selection"]["kl_reduction"] = w.kl_reduction(np.flatnonzero(s.keep))
-    s.inputs = (("raw pool", raw), ("target", target))
+    s = dsir_select(raw, target, keep, count=count, seed=seed, gumbel=gumbel, text_column=text_column,
+                    id_column=id_column, group_column=group_column, buckets=buckets, ngrams=ngrams,
+                    smoothing=smoothing)
     s.write(out)
     kl = s.meta["selection"]["kl_reduction"]
     _print_summary(s, f"dsir: kept {int(s.keep.sum()):,} of {len(s):,} (KL reduction {kl:.4f}) → {out}")

@@ -220,6 +220,31 @@ def dsir_table(raw: TextSet, target: TextSet, **params: Any):
     return table, w
 
 
+def dsir_select(raw: str | os.PathLike | TextSet, target: str | os.PathLike | TextSet, keep: float | None = None, *,
+                count: int | None = None, seed: int = 0, gumbel: bool = True, text_column: str = "text",
+                id_column: str | None = None, group_column: str | None = None, **params: Any):
+    """DSIR end to end, as ``prunekit data dsir`` runs it: read the raw pool and the target (paths
+    or :class:`TextSet`), score (``dsir_table``), importance-resample ``keep`` (or ``count``) documents
+    (``gumbel=False``: deterministic top-k), and record the selection's KL reduction in
+    ``meta["selection"]["kl_reduction"]``. Returns the selection table (``.write(path)`` to save)::
+
+        sel = dsir_select("pool.jsonl", "reviews.jsonl", keep=0.1, group_column="domain")
+        sel.write("dsir.parquet")
+    """
+    from prunekit.data.pipeline import select
+
+    inputs = tuple((what, x) for what, x in (("raw pool", raw), ("target", target)) if not isinstance(x, TextSet))
+    if not isinstance(raw, TextSet):
+        raw = read_texts(raw, text_column=text_column, id_column=id_column, group_column=group_column)
+    if not isinstance(target, TextSet):
+        target = read_texts(target, text_column=text_column)
+    table, weights = dsir_table(raw, target, **params)
+    sel = select(table, "importance", keep, count=count, seed=seed, gumbel=gumbel)
+    sel.meta["selection"]["kl_reduction"] = weights.kl_reduction(np.flatnonzero(sel.keep))
+    sel.inputs = inputs
+    return sel
+
+
 def composition(groups: np.ndarray, rows: np.ndarray) -> dict[str, float]:
     """Fraction of ``rows`` from each group (all groups listed, sorted by name)."""
     g = np.asarray(groups, dtype=object)

@@ -112,3 +112,20 @@ def test_cli_dsir(tmp_path, pool):
     assert (kept == "politics").mean() >= 0.95
     assert t.meta["selection"]["kl_reduction"] > 0
     assert len(read_texts(tmp_path / "target.txt")) == 40
+
+
+def test_library_call_is_what_the_cli_writes(tmp_path, pool):
+    """``dsir_select`` (the library) gives the selection ``prunekit data dsir`` writes."""
+    from prunekit.data.dsir import dsir_select, text_set
+
+    target = planted_docs("politics", 40, 3)
+    (tmp_path / "target.txt").write_text("\n".join(target) + "\n")
+    (tmp_path / "pool.txt").write_text("\n".join(pool.texts) + "\n")
+    out = tmp_path / "sel.parquet"
+    assert main(["data", "dsir", str(tmp_path / "pool.txt"), "--target", str(tmp_path / "target.txt"),
+                 "--count", "100", "--seed", "3", "-o", str(out)]) == 0
+    written = ScoreTable.read(out)
+    sel = dsir_select(tmp_path / "pool.txt", text_set(target), count=100, seed=3)
+    assert np.array_equal(sel.keep, written.keep) and sel.keep.sum() == 100
+    assert np.array_equal(sel.scores["dsir"], written.scores["dsir"])
+    assert sel.meta["selection"]["kl_reduction"] == pytest.approx(written.meta["selection"]["kl_reduction"])
