@@ -156,3 +156,25 @@ def test_a_broken_worker_pool_falls_back_to_threads(planted_lake, monkeypatch):
     got = catalog_mod._profile_all(refs, 2, ticks.append)
     want = [profile_or_skip(r) for r in refs]
     assert got == want and sum(ticks) == len(refs)     # every table once, progress counted once
+
+
+def test_no_fork_for_tables_whose_readers_hold_connections(planted_lake, monkeypatch, tmp_path):
+    """A Delta or Iceberg table (deltalake's runtime, an SQLite catalog) or an object-store path keeps
+    profiling in threads: forking those clients is unsafe."""
+    from dataclasses import replace
+
+    class Forked(Exception):
+        pass
+
+    class NoFork:
+        def __init__(self, *a, **k):
+            raise Forked("profiled in forked processes")
+
+    refs, _ = discover(planted_lake)
+    monkeypatch.setattr(catalog_mod, "PROCESS_MIN_TABLES", 2)
+    monkeypatch.setattr(catalog_mod, "ProcessPoolExecutor", NoFork)
+    for odd in (replace(refs[0], format="delta", path=str(tmp_path / "gone")),
+                replace(refs[0], path="s3://bucket/lake/t.parquet")):
+        assert len(catalog_mod._profile_all([*refs, odd], 2, lambda n: None)) == len(refs) + 1
+    with pytest.raises(Forked):   # plain local files do fork
+        catalog_mod._profile_all(refs, 2, lambda n: None)

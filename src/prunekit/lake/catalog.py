@@ -300,6 +300,8 @@ def _moved_profile(ref: TableRef, by_size: dict[tuple[str, int], list[dict]]) ->
     return None
 
 
+#: formats whose readers hold no connection, client or runtime a forked process could not use
+PLAIN_FORMATS = ("parquet", "csv", "hive")
 #: lakes with at least this many tables to profile are profiled in forked processes (below it, the
 #: start-up costs more than it saves)
 PROCESS_MIN_TABLES = 256
@@ -307,7 +309,8 @@ PROCESS_MIN_TABLES = 256
 
 def _profile_all(todo: list[TableRef], workers: int, advance, keep=None) -> list[TableProfile | Skipped]:
     """``profile_or_skip`` of every ref, in order: in this thread, or with ``workers`` > 1 in that
-    many forked processes (``PROCESS_MIN_TABLES`` tables or more, on Linux) or threads.
+    many forked processes (``PROCESS_MIN_TABLES`` local tables or more, all ``PLAIN_FORMATS``, on Linux)
+    or threads.
 
     Processes, because most of a small table's profile is Python holding the GIL: threads gave no
     gain on 2 cores. Forked only (a ``spawn`` worker re-runs the caller's unguarded main script);
@@ -319,7 +322,10 @@ def _profile_all(todo: list[TableRef], workers: int, advance, keep=None) -> list
             advance(1)
         return out
     shown = 0
-    if len(todo) >= PROCESS_MIN_TABLES and sys.platform.startswith("linux"):   # fork is unsafe on macOS
+    # fork is unsafe on macOS, with a live S3 client (the AWS SDK), an open SQLite catalog (Iceberg) or
+    # deltalake's runtime threads: only plain local files (Parquet, CSV, Hive folders) on Linux
+    if len(todo) >= PROCESS_MIN_TABLES and sys.platform.startswith("linux") \
+            and all(r.format in PLAIN_FORMATS and not objectstore.is_uri(r.path) for r in todo):
         chunk = max(1, min(32, len(todo) // (workers * 8)))
         out = []
         try:
