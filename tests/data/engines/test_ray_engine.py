@@ -136,6 +136,38 @@ def test_killed_worker_is_retried(dups, tmp_path, ray_cluster):
     _same(score(read_shards(str(src)), GEOMETRY, k=20), run.scores)
 
 
+def test_killed_semdedup_worker_is_retried(dups, tmp_path, ray_cluster):
+    """A worker dies inside SemDeDup, after Ray Data's shuffle grouped the rows by cluster: the
+    group's task is retried and the artefact is still the local engine's."""
+    X, _ = dups
+    src = _npy_shards(X, tmp_path / "shards", [0, 500, 1000])
+    marker = tmp_path / "killed"
+    run = score_shards(src, ["semdedup"], tmp_path / "s.parquet", engine="ray", k=8, show_progress=False,
+                       _fault={"cluster": 3, "marker": str(marker)})
+    assert marker.read_text() == "killed"
+    _same(score(read_shards(str(src)), ["semdedup"], k=8), run.scores)
+
+
+def test_resume_skips_finished_cluster_ranges(dups, tmp_path, ray_cluster):
+    """A rerun after every shard was assigned redoes only the SemDeDup ranges without a marker,
+    reading only the shards that hold their rows."""
+    X, _ = dups
+    src = _npy_shards(X, tmp_path / "shards", [0, 250, 500, 750, 1000])
+    out = tmp_path / "s.parquet"
+    kw = dict(engine="ray", k=20, seed=0, show_progress=False, memory=4 * 32 * 160)  # ranges of <= 160 rows
+    first = score_shards(src, GEOMETRY, out, keep_work=True, **kw)
+    work = tmp_path / "s.parquet.parts" / "_work"
+    ranges = sorted(work.glob("dedup-*.npz"))
+    assert len(ranges) >= 3 and len(first.computed["dedup"]) == len(ranges)
+    ranges[1].unlink()
+    kept = {p.name: p.stat().st_mtime_ns for p in ranges if p.exists()}
+    again = score_shards(src, GEOMETRY, out, keep_work=True, **kw)
+    assert len(again.skipped["assign"]) == 4 and "assign" not in again.computed
+    assert len(again.computed["dedup"]) == 1 and len(again.skipped["dedup"]) == len(ranges) - 1
+    assert {n: (work / n).stat().st_mtime_ns for n in kept} == kept
+    _same(first.scores, again.scores)
+
+
 def _cli(capsys, *argv):
     code = main(["data", "score", *map(str, argv)])
     err = capsys.readouterr().err.strip()

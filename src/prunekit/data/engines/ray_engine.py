@@ -1,8 +1,6 @@
-"""Ray as the executor of the sharded pipeline (``engine="ray"``): each piece of work is one Ray
-task on one CPU; at most ``workers`` run at once; a task whose worker process dies is retried
-(``max_retries``), and since a piece writes its result atomically, the retry's output is the
-same. A piece that fails with an input error stops the run after the pieces already running have
-finished (they stay for a resume); its message names the shard.
+"""Ray for the sharded pipeline (``engine="ray"``): connecting to a cluster or starting a local one,
+and the encoder's actor pool. The geometry stages themselves are Ray Data datasets
+(``raydata.py``); at most ``workers`` tasks or actors run at once.
 
 ``address``: an existing cluster (``ray://host:10001`` or ``host:6379``); otherwise a Ray
 already started in this process is used, or a local one is started for the run and stopped after.
@@ -11,7 +9,8 @@ Needs ``pip install 'prunekit[ray]'``.
 
 from __future__ import annotations
 
-from typing import Any
+import pickle
+
 
 from prunekit.errors import ConfigError, InputError, PrunekitError, require
 
@@ -21,12 +20,11 @@ CONNECT_TIMEOUT_S = 10
 
 class RayExecutor:
     def __init__(self, *, address: str | None = None, workers: int | None = None,
-                 show_progress: bool | None = None, max_retries: int = 3) -> None:
+                 show_progress: bool | None = None) -> None:
         ray = require("ray", "ray")
         if workers is not None and (not isinstance(workers, int) or workers < 1):
             raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
         self.show_progress = show_progress
-        self.max_retries = max_retries
         self._own = False
         quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
         if address:
@@ -45,76 +43,46 @@ class RayExecutor:
         self.ray = ray
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
 
-    def run(self, jobs: list[tuple[Any, tuple, dict]], description: str) -> None:
-        """Run ``(function, args, kwargs)`` jobs as tasks, ``workers`` at a time, with progress."""
-        from prunekit._progress import progress
-
-        if not jobs:
-            return
-        ray = self.ray
-        queue = list(jobs)
-        pending: dict[Any, int] = {}
-        tasks: dict[Any, Any] = {}
-        failure: BaseException | None = None
-        with progress(len(jobs), description, self.show_progress) as advance:
-            while pending or (queue and failure is None):
-                while queue and failure is None and len(pending) < self.workers:
-                    fn, args, kwargs = queue.pop(0)
-                    if fn not in tasks:  # one registration per function, not per piece
-                        tasks[fn] = ray.remote(fn).options(num_cpus=1, max_retries=self.max_retries)
-                    pending[tasks[fn].remote(*args, **kwargs)] = len(pending)
-                done, _ = ray.wait(list(pending), num_returns=1)
-                for ref in done:
-                    pending.pop(ref)
-                    try:
-                        ray.get(ref)
-                    except Exception as exc:  # noqa: BLE001 - unwrapped below
-                        failure = failure or _unwrap(exc)
-                    advance(1)
-        if failure is not None:
-            raise failure
-
     def run_actors(self, cls: type, init: tuple, jobs: list[tuple[tuple, dict]], description: str) -> int:
-        """Run ``cls(*init).run(*args, **kwargs)`` for every job on a pool of actors (each keeps
-        its state, e.g. a loaded encoder, across jobs): one GPU per actor when the cluster has
-        GPUs (as many actors as GPUs), else one CPU per actor (``workers`` of them). A failure
-        stops the dispatch; the jobs already running finish. Returns the GPUs used per actor."""
+        """Run ``cls(*init).run(*args, **kwargs)`` for every job as a Ray Data ``map_batches`` on
+        a pool of actors (each keeps its state, e.g. a loaded encoder, across jobs): one GPU per
+        actor when the cluster has GPUs (as many actors as GPUs), else one CPU per actor
+        (``workers`` of them). An actor that dies is restarted and its job retried; an error in a
+        job stops the run (the jobs already finished keep what they wrote). Returns the GPUs used
+        per actor."""
         from prunekit._progress import progress
+        from prunekit.data.engines.raydata import _batches, quiet_data
 
         if not jobs:
             return 0
         ray = self.ray
         gpus = int(ray.cluster_resources().get("GPU", 0))
-        res = {"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": 1}
-        actor = ray.remote(cls).options(max_restarts=self.max_retries, max_task_retries=self.max_retries, **res)
-        pool = [actor.remote(*init) for _ in range(min(len(jobs), gpus or self.workers))]
-        idle, queue, pending = list(pool), list(jobs), {}
-        failure: BaseException | None = None
-        try:
-            with progress(len(jobs), description, self.show_progress) as advance:
-                while pending or (queue and failure is None):
-                    while queue and failure is None and idle:
-                        a = idle.pop()
-                        args, kwargs = queue.pop(0)
-                        pending[a.run.remote(*args, **kwargs)] = a
-                    done, _ = ray.wait(list(pending), num_returns=1)
-                    for ref in done:
-                        idle.append(pending.pop(ref))
-                        try:
-                            ray.get(ref)
-                        except Exception as exc:  # noqa: BLE001 - unwrapped below
-                            failure = failure or _unwrap(exc)
-                        advance(1)
-        finally:
-            for a in pool:
-                ray.kill(a)
-        if failure is not None:
-            raise failure
+        res = {"num_gpus": 1} if gpus else {"num_cpus": 1}
+        with quiet_data(ray) as rd, progress(len(jobs), description, self.show_progress) as advance:
+            items = [{"job": j, "call": pickle.dumps(job)} for j, job in enumerate(jobs)]
+            ds = rd.from_items(items, override_num_blocks=len(jobs)).map_batches(
+                _ActorJobs, batch_size=1, batch_format="numpy", concurrency=min(len(jobs), gpus or self.workers),
+                fn_constructor_args=(cls, init), **res)
+            for batch in _batches(ds):
+                advance(len(batch["job"]))
         return 1 if gpus else 0
 
     def close(self) -> None:
         if self._own:
             self.ray.shutdown()
+
+
+class _ActorJobs:
+    """A Ray Data actor: one ``cls(*init)`` for its whole life, running the jobs its rows carry."""
+
+    def __init__(self, cls: type, init: tuple) -> None:
+        self.worker = cls(*init)
+
+    def __call__(self, batch: dict) -> dict:
+        for call in batch["call"]:
+            args, kwargs = pickle.loads(call)
+            self.worker.run(*args, **kwargs)
+        return {"job": batch["job"]}
 
 
 def _check_reachable(address: str) -> None:
@@ -134,13 +102,20 @@ def _check_reachable(address: str) -> None:
 
 
 def _unwrap(exc: BaseException) -> BaseException:
-    """The user's error out of Ray's wrapper; a worker that kept dying becomes one line."""
-    cause = getattr(exc, "cause", None)
-    if isinstance(cause, PrunekitError):
-        return cause
-    name = type(exc).__name__
-    if "WorkerCrashed" in name or "ActorDied" in name or "ObjectLost" in name:
-        return PrunekitError(f"a Ray worker died and its retries ran out: {str(exc).splitlines()[0]}")
-    if cause is not None:
-        return cause
+    """The user's error out of Ray's wrappers (a task error's ``cause``, Ray Data's
+    ``UserCodeException`` chained over it); a worker that kept dying becomes one line."""
+    seen, e = set(), exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if getattr(e, "cause", None) is not None:  # a RayTaskError, even one that subclasses the user's error
+            e = e.cause
+            continue
+        if isinstance(e, PrunekitError):
+            if e.args and isinstance(e.args[0], str) and "\nFailed to " in e.args[0]:
+                e.args = (e.args[0].split("\nFailed to ")[0], *e.args[1:])  # Ray Data's retry note
+            return e
+        name = type(e).__name__
+        if "WorkerCrashed" in name or "ActorDied" in name or "ObjectLost" in name:
+            return PrunekitError(f"a Ray worker died and its retries ran out: {str(e).splitlines()[0]}")
+        e = e.__cause__ or e.__context__
     return exc

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from prunekit.data.engines import stages
+from prunekit.data.engines import raydata, stages
 from prunekit.data.engines.inprocess import InProcessExecutor
 from prunekit.data.pipeline import plan_scoring, run_scorers, select
 from prunekit.data.scores.base import ScoringContext
@@ -209,10 +209,12 @@ def _cluster_and_dedup(ss, request, dd, seed, memory, work, executor, run, t, fa
     t["centroids"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    want_rows = dd is not None
-    jobs, afiles, rfiles = [], [], []
+    dataflow = getattr(executor, "ray", None)  # the Ray engine: Ray Data datasets (raydata.py)
+    want_rows = dd is not None and dataflow is None  # the in-process pieces hand rows over in files
+    jobs, pending, afiles, rfiles = [], [], [], []
     for i, s in enumerate(ss.shards):
-        digest = stages.key_digest({"centroids": ckey, "shard": s.key(), "rows": want_rows})
+        digest = stages.key_digest({"centroids": ckey, "shard": s.key(),
+                                    "rows": "ray-data" if dataflow is not None else want_rows})
         afile, rfile = work / f"assign-{i:05d}.npz", work / f"rows-{i:05d}.npy"
         afiles.append(afile)
         rfiles.append(rfile)
@@ -220,9 +222,14 @@ def _cluster_and_dedup(ss, request, dd, seed, memory, work, executor, run, t, fa
             run.skipped.setdefault("assign", []).append(s.name)
             continue
         run.computed.setdefault("assign", []).append(s.name)
+        pending.append((i, afile, digest))
         jobs.append((stages.assign_shard, (s, ss.options, centroids, metric),
                      {"rows_file": rfile if want_rows else None, "out": afile, "digest": digest, "fault": fault}))
-    executor.run(jobs, f"assigning {len(ss):,} rows in {len(ss.shards)} shards")
+    if dataflow is not None:
+        raydata.assign(dataflow, ss, centroids, metric, pending, workers=executor.workers,
+                       show_progress=executor.show_progress, fault=fault)
+    else:
+        executor.run(jobs, f"assigning {len(ss):,} rows in {len(ss.shards)} shards")
     assign, distance = stages.merge_assignments(afiles)
     t["assign"] = time.perf_counter() - t0
     cl = Clustering(centroids, assign, distance, metric, cparams)
@@ -233,7 +240,7 @@ def _cluster_and_dedup(ss, request, dd, seed, memory, work, executor, run, t, fa
     sizes = np.bincount(assign, minlength=k)
     groups = cluster_groups(sizes, max(1, min(int(memory) // (4 * ss.dim), -(-len(ss) // 32))))
     parts = [(s.offset, str(a), str(r)) for s, a, r in zip(ss.shards, afiles, rfiles)]
-    jobs, dfiles = [], []
+    jobs, pending, dfiles = [], [], []
     for c0, c1 in groups:
         digest = stages.key_digest({"centroids": ckey, "shards": [s.key() for s in ss.shards], "eps": p["eps"],
                                     "policy": p["policy"], "seed": seed, "clusters": (c0, c1)})
@@ -243,9 +250,14 @@ def _cluster_and_dedup(ss, request, dd, seed, memory, work, executor, run, t, fa
             run.skipped.setdefault("dedup", []).append((c0, c1))
             continue
         run.computed.setdefault("dedup", []).append((c0, c1))
+        pending.append((c0, c1, dfile, digest))
         jobs.append((stages.dedup_clusters, (c0, c1, parts),
                      {"eps": p["eps"], "policy": p["policy"], "seed": seed, "out": dfile, "digest": digest}))
-    executor.run(jobs, f"SemDeDup in {k} clusters ({len(groups)} groups)")
+    if dataflow is not None:
+        raydata.dedup(dataflow, ss, assign, distance, k, pending, eps=p["eps"], policy=p["policy"], seed=seed,
+                      metric=metric, workers=executor.workers, show_progress=executor.show_progress, fault=fault)
+    else:
+        executor.run(jobs, f"SemDeDup in {k} clusters ({len(groups)} groups)")
     dup = stages.merge_duplicates(dfiles, len(ss))
     t["dedup"] = time.perf_counter() - t0
     return cl, dup

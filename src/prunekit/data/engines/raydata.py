@@ -1,0 +1,236 @@
+"""The Ray engine's dataflow (``engine="ray"``): assignment and SemDeDup as Ray Data datasets.
+
+Two datasets, each streamed back to the driver, which writes the completion markers:
+
+1. **assign** — ``from_items`` of the unfinished shards → ``map_batches`` (tasks, one CPU each, at
+   most ``workers`` at once): read and validate the shard, normalise (cosine), nearest centroid of
+   every row (``clustering.assign_block``, as the local engine). Each row comes back as (shard,
+   cluster, distance); once a shard's rows are all back, the driver writes its marker
+   ``assign-NNNNN.npz`` (the assignment itself — a few bytes per row).
+2. **dedup** — ``from_items`` of the shards holding rows of unfinished clusters → ``map_batches``:
+   read again, normalise, keep those rows with their global row number, cluster and distance
+   (the assignment is handed to each task from the object store, not recomputed) →
+   ``groupby("cluster").map_groups``: Ray Data's shuffle brings each cluster's rows together, from
+   whatever shards and nodes they came; the group is put back in row order and SemDeDup runs on
+   it (``semdedup.dedup_members``, the local engine's function). Once every cluster of a range
+   is back, the driver writes the range's marker ``dedup-C0-C1.npz``.
+
+The rows travel through Ray's object store, never through the driver or a shared folder: workers
+need to read the shards (a local path on a one-machine cluster, or an fsspec URI they can all
+reach), nothing else. The markers are on the driver, so a rerun skips every finished shard and
+cluster range. A task whose worker process dies is retried by Ray (``max_retries``); its output
+is a pure function of the shard, so the retry's is the same. An input error in a task stops the
+run with the driver's markers kept; its message names the shard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from prunekit.data.engines import stages
+from prunekit.data.scores.clustering import assign_block, centroid_index
+from prunekit.data.scores.semdedup import dedup_members
+from prunekit.errors import InputError
+from prunekit.io.arrays import iter_blocks
+from prunekit.io.shards import Shard, read_shard
+
+
+@contextlib.contextmanager
+def quiet_data(ray) -> Iterator[Any]:
+    """Ray Data without its own progress bars, plan printouts and logged tracebacks (prunekit
+    reports progress over the whole job, and errors in one line); restored after."""
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    saved = {k: getattr(ctx, k) for k in ("enable_progress_bars", "print_on_execution_start",
+                                           "log_internal_stack_trace", "raise_original_map_exception")}
+    loggers = [logging.getLogger(n) for n in ("ray.data", "ray")]
+    levels = [lg.level for lg in loggers]
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    ctx.log_internal_stack_trace = False
+    ctx.raise_original_map_exception = True  # the user's error, not UserCodeException
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield ray.data
+    finally:
+        for k, v in saved.items():
+            setattr(ctx, k, v)
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
+
+
+def _value(x):
+    """An argument handed through the object store (``ray.put``) or directly."""
+    import ray
+
+    return ray.get(x) if isinstance(x, ray.ObjectRef) else x
+
+
+# ----------------------------------------------------------------------------- the tasks' functions
+
+
+def _assign_batch(batch: dict, *, shards: dict, options: dict, centroids, metric: str, fault: dict | None):
+    """Dataset 1's map: for each shard index of the batch, every row's (cluster, distance)."""
+    centroids = _value(centroids)
+    index = centroid_index(centroids, metric)
+    for i in batch["shard"]:
+        s: Shard = shards[int(i)]
+        assign = np.empty(s.rows, dtype=np.int32)
+        dist = np.empty(s.rows, dtype=np.float32)
+        try:
+            stages._maybe_fault(fault, s)
+            X, _, _ = stages._named(s, read_shard, s, options)
+            try:
+                for a, b, block in iter_blocks(X, normalize=metric == "cosine"):
+                    assign[a:b], dist[a:b] = assign_block(index, centroids, block, metric)
+            except InputError as exc:
+                raise InputError(f"shard {s.name}: {exc}") from None
+        except InputError as exc:
+            # an error travels as data, behind the shards finished before it: the driver writes
+            # their markers, then stops the run (a raised error would overtake them)
+            yield {"shard": np.array([int(i)], dtype=np.int32), "error": np.array([str(exc)])}
+            return
+        yield {"shard": np.full(s.rows, int(i), dtype=np.int32), "cluster": assign, "distance": dist}
+
+
+def _member_rows(batch: dict, *, shards: dict, options: dict, assignments: dict, wanted, metric: str):
+    """Dataset 2's map: the unit rows of a shard that belong to the ``wanted`` clusters (bool per
+    cluster), with their global row number, cluster and distance; one block at a time."""
+    wanted = _value(wanted)
+    for i in batch["shard"]:
+        s: Shard = shards[int(i)]
+        assign, dist = _value(assignments[int(i)])
+        X, _, _ = stages._named(s, read_shard, s, options)
+        try:
+            for a, b, block in iter_blocks(X, normalize=metric == "cosine"):
+                keep = np.flatnonzero(wanted[assign[a:b]])
+                if len(keep):
+                    yield {"row": (s.offset + a + keep).astype(np.int64), "cluster": assign[a:b][keep],
+                           "distance": dist[a:b][keep], "unit": block[keep]}
+        except InputError as exc:
+            raise InputError(f"shard {s.name}: {exc}") from None
+
+
+def _dedup_group(group: dict, *, eps: float, policy: str, seed: int, fault: dict | None = None) -> dict:
+    """Dataset 2's ``map_groups``: SemDeDup of one cluster, its rows put back in row order."""
+    order = np.argsort(group["row"], kind="stable")
+    rows = np.asarray(group["row"])[order]
+    cluster = int(group["cluster"][0])
+    if fault and fault.get("cluster") == cluster and not Path(fault["marker"]).exists():
+        Path(fault["marker"]).write_text("killed")  # the resilience test: the first attempt's worker dies
+        os._exit(1)
+    dup, msim = dedup_members(rows, np.asarray(group["distance"])[order], np.asarray(group["unit"])[order],
+                              cluster, eps=eps, policy=policy, seed=seed)
+    return {"row": rows, "cluster": np.full(len(rows), cluster, dtype=np.int32), "duplicate_of": dup,
+            "semdedup": msim}
+
+
+# ----------------------------------------------------------------------------- the driver
+
+
+def assign(ray, ss, centroids: np.ndarray, metric: str, pending: list[tuple[int, Path, str]], *, workers: int,
+           show_progress: bool | None, fault: dict | None) -> None:
+    """Dataset 1 over the ``pending`` shards ``(index, marker file, key digest)``; writes each
+    shard's marker as soon as all its rows are back."""
+    from prunekit._progress import progress
+
+    if not pending:
+        return
+    shards = {i: ss.shards[i] for i, _, _ in pending}
+    files = {i: (f, d) for i, f, d in pending}
+    got: dict[int, list] = {i: [] for i in shards}
+    count = dict.fromkeys(shards, 0)
+    total = sum(s.rows for s in shards.values())
+    with quiet_data(ray) as rd, progress(total, f"assigning {total:,} rows in {len(shards)} shards",
+                                         show_progress) as advance:
+        ds = rd.from_items([{"shard": i} for i in shards], override_num_blocks=len(shards)).map_batches(
+            _assign_batch, batch_size=1, batch_format="numpy", num_cpus=1, concurrency=workers,
+            fn_kwargs={"shards": shards, "options": ss.options, "centroids": ray.put(centroids), "metric": metric,
+                       "fault": fault})
+        for batch in _batches(ds):
+            if "error" in batch:
+                raise InputError(str(batch["error"][0]))
+            for i in np.unique(batch["shard"]):
+                sel = batch["shard"] == i
+                i = int(i)
+                got[i].append((batch["cluster"][sel], batch["distance"][sel]))
+                count[i] += int(sel.sum())
+                advance(int(sel.sum()))
+                if count[i] == shards[i].rows:
+                    f, digest = files[i]
+                    stages._save(f, digest, assign=np.concatenate([g[0] for g in got[i]]),
+                                 distance=np.concatenate([g[1] for g in got[i]]))
+                    got[i] = []
+
+
+def dedup(ray, ss, assign_all: np.ndarray, dist_all: np.ndarray, k: int, pending: list[tuple[int, int, Path, str]],
+          *, eps: float, policy: str, seed: int, metric: str, workers: int, show_progress: bool | None,
+          fault: dict | None = None) -> None:
+    """Dataset 2 for the ``pending`` cluster ranges ``(c0, c1, marker file, key digest)``; writes
+    each range's marker as soon as all its rows are back."""
+    from prunekit._progress import progress
+
+    sizes = np.bincount(assign_all, minlength=k)
+    wanted = np.zeros(k, dtype=bool)
+    range_of = np.full(k, -1, dtype=np.int64)
+    need, got = {}, {}
+    for j, (c0, c1, f, digest) in enumerate(pending):
+        wanted[c0:c1] = True
+        range_of[c0:c1] = j
+        need[j] = int(sizes[c0:c1].sum())
+        got[j] = []
+        if need[j] == 0:
+            _save_range(f, digest, [])
+    if not wanted.any() or not need or not any(need.values()):
+        return
+    has = [i for i, s in enumerate(ss.shards) if wanted[assign_all[s.offset : s.offset + s.rows]].any()]
+    total = sum(need.values())
+    count = dict.fromkeys(need, 0)
+    with quiet_data(ray) as rd, progress(total, f"SemDeDup of {total:,} rows in {int((sizes[wanted] > 0).sum())} clusters",
+                                         show_progress) as advance:
+        shards = {i: ss.shards[i] for i in has}
+        parts = {i: ray.put((assign_all[s.offset : s.offset + s.rows], dist_all[s.offset : s.offset + s.rows]))
+                 for i, s in shards.items()}
+        rows = rd.from_items([{"shard": i} for i in has], override_num_blocks=len(has)).map_batches(
+            _member_rows, batch_size=1, batch_format="numpy", num_cpus=1, concurrency=workers,
+            fn_kwargs={"shards": shards, "options": ss.options, "assignments": parts, "wanted": ray.put(wanted),
+                       "metric": metric})
+        out = rows.groupby("cluster").map_groups(_dedup_group, batch_format="numpy", num_cpus=1,
+                                                 concurrency=workers,
+                                                 fn_kwargs={"eps": eps, "policy": policy, "seed": seed,
+                                                            "fault": fault})
+        for batch in _batches(out):
+            for j in np.unique(range_of[batch["cluster"]]):
+                sel = range_of[batch["cluster"]] == j
+                j = int(j)
+                got[j].append((batch["row"][sel], batch["duplicate_of"][sel], batch["semdedup"][sel]))
+                count[j] += int(sel.sum())
+                advance(int(sel.sum()))
+                if count[j] == need[j]:
+                    _, _, f, digest = pending[j]
+                    _save_range(f, digest, got[j])
+                    got[j] = []
+
+
+def _save_range(f: Path, digest: str, parts: list) -> None:
+    """A cluster range's marker, in the format of ``stages.dedup_clusters``."""
+    cat = (lambda n, dt: np.concatenate([p[n] for p in parts]) if parts else np.zeros(0, dt))
+    stages._save(f, digest, rows=cat(0, np.int64), duplicate_of=cat(1, np.int64), semdedup=cat(2, np.float32))
+
+
+def _batches(ds) -> Iterator[dict]:
+    """The dataset's blocks as NumPy batches; a task's error comes out as the user's error."""
+    from prunekit.data.engines.ray_engine import _unwrap
+
+    try:
+        yield from ds.iter_batches(batch_size=None, batch_format="numpy")
+    except Exception as exc:  # noqa: BLE001 - Ray wraps the task's error; unwrapped to one line
+        raise _unwrap(exc) from None
