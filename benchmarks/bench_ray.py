@@ -123,6 +123,15 @@ def main() -> None:
         print(f"ray, {w} worker(s): {r['total_s']:.1f}s (+ Ray start {r['ray_start_s']:.1f}s) "
               f"{json.dumps(r['stages'])} identical={r['identical']}", flush=True)
         assert r["identical"], "the Ray engine's artefacts differ from the local engine's"
+    # the cost model's inputs: microseconds per row and worker core of each distributed stage, and
+    # per row of the driver's merge, from the 1-worker run
+    one = results.get("ray1")
+    if one:
+        st = one["stages"]
+        results["per_row_us"] = {"assign": st["assign"] / a.n * 1e6, "dedup": st["dedup"] / a.n * 1e6,
+                                 "merge": st["merge"] / a.n * 1e6,
+                                 "identity_gb_per_s": a.n * D * 4 / 1e9 / st["identity"]}
+        print("per row (1 worker): " + json.dumps({k: round(v, 2) for k, v in results["per_row_us"].items()}))
     results["load_after"] = os.getloadavg()
     if a.json:
         a.json.write_text(json.dumps(results, indent=1))
