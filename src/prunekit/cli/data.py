@@ -65,7 +65,7 @@ def score_cmd(
     seed: int = option(_TP["seed"]),
     engine: str = option(_ENGINE),
     address: Optional[str] = typer.Option(None, help="--engine ray: address of an existing Ray cluster (default: start a local one)."),
-    workers: Optional[int] = typer.Option(None, help="--engine ray: pieces of work run at once (default: the cluster's CPUs)."),
+    workers: Optional[int] = typer.Option(None, help="--engine ray: Ray Data tasks (or encoder actors) run at once (default: the cluster's CPUs)."),
     selection: Optional[Path] = typer.Option(None, help="--engine ray: also select (--selector, --keep, --dedup) and write the selection here."),
     selector: str = option(_SELECTOR, "--selector", default="dbp", help="--engine ray: selector of --selection"),
     keep: Optional[float] = option(KEEP, extra="(--engine ray with --selection)"),

@@ -1,4 +1,4 @@
-"""The geometry pipeline over a sharded data set, distributed by an executor (Ray, or this process).
+"""The geometry pipeline over a sharded data set, distributed by Ray Data or run in this process.
 
 ``score_shards`` runs prototypicality / SemDeDup / DBP statistics on the shards of
 a folder or glob and writes the same artefacts as ``score`` (+ ``select``) on the concatenated
@@ -11,17 +11,24 @@ embed       (``encoder``) raw inputs → cached embedding shards (``embed.py``) 
 scan        list the shards, check headers, read ids and labels                          driver
 identity    the data's identity digest (streamed; a chained hash cannot be split)         driver
 centroids   gather the k-means sample by global row number, fit faiss k-means             driver
-assign      per shard: read, normalise, nearest centroid (``stages.assign_shard``)        workers
-dedup       per cluster range: SemDeDup of each cluster (``stages.dedup_clusters``)      workers
+assign      per shard: read, normalise, nearest centroid                                  workers
+dedup       per cluster: its rows from every shard, SemDeDup                             workers
 merge       N-long arrays → the scorers, in a context holding the clustering and the     driver
             near-duplicates (``run_scorers``) → ``select`` → merged + per-shard Parquet
 ==========  ===========================================================================  ========
 
-Resume: the pieces of ``assign`` and ``dedup`` are files under ``<out>.parts/_work`` whose
-names and recorded keys say what they were computed from; a rerun skips every finished piece
-(the centroids are kept too). The work folder is removed after a successful run. A worker
-killed mid-piece is retried by the executor; the piece's result is written atomically, so the
-retry's output is the same. Cost model and measurements: docs/BENCHMARKS.md.
+``engine="ray"``: assign and dedup are Ray Data datasets (``raydata.py``: ``map_batches`` over
+the shards; ``groupby("cluster").map_groups`` through Ray's shuffle), whose results stream back
+to the driver. ``engine="inprocess"``: the same stages as plain functions of files
+(``stages.py``: the unit rows handed from assign to dedup in files sorted by cluster), one after
+another in this process.
+
+Resume: finished pieces — one per shard for ``assign``, one per range of clusters for ``dedup``
+— are files under ``<out>.parts/_work`` whose names and recorded keys say what they were computed
+from; a rerun skips every finished piece (the centroids are kept too). The work folder is removed
+after a successful run. A worker killed mid-piece is retried; a piece's result is a pure function
+of its inputs and is written atomically, so the retry's output is the same. Cost model and
+measurements: docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
