@@ -36,7 +36,7 @@ import numpy as np
 from prunekit.data.engines import stages
 from prunekit.data.scores.clustering import assign_block, centroid_index
 from prunekit.data.scores.semdedup import dedup_members
-from prunekit.errors import InputError
+from prunekit.errors import InputError, PrunekitError
 from prunekit.io.arrays import iter_blocks
 from prunekit.io.shards import Shard, read_shard
 
@@ -58,7 +58,7 @@ def quiet_data(ray) -> Iterator[Any]:
         pass
     want = {k: v for k, v in want.items() if hasattr(ctx, k)}  # settings an older Ray lacks are skipped
     saved = {k: getattr(ctx, k) for k in want}
-    loggers = [logging.getLogger(n) for n in ("ray.data", "ray")]
+    loggers = [logging.getLogger("ray.data")]
     levels = [lg.level for lg in loggers]
     for k, v in want.items():
         setattr(ctx, k, v)
@@ -175,6 +175,15 @@ def assign(ray, ss, centroids: np.ndarray, metric: str, pending: list[tuple[int,
                     stages._save(f, digest, assign=np.concatenate([g[0] for g in got[i]]),
                                  distance=np.concatenate([g[1] for g in got[i]]))
                     got[i] = []
+    _check_complete({shards[i].name: (count[i], shards[i].rows) for i in shards}, "shard")
+
+
+def _check_complete(counts: dict, what: str) -> None:
+    """Every row of every piece came back (else the run stops, naming the first piece short)."""
+    for name, (got, want) in counts.items():
+        if got != want:
+            raise PrunekitError(f"Ray Data returned {got:,} of the {want:,} rows of {what} {name}; "
+                                "the finished pieces are kept, run the command again")
 
 
 def dedup(ray, ss, assign_all: np.ndarray, dist_all: np.ndarray, k: int, pending: list[tuple[int, int, Path, str]],
@@ -224,6 +233,8 @@ def dedup(ray, ss, assign_all: np.ndarray, dist_all: np.ndarray, k: int, pending
                     _, _, f, digest = pending[j]
                     _save_range(f, digest, got[j])
                     got[j] = []
+    _check_complete({f"{pending[j][0]}–{pending[j][1] - 1}": (count[j], need[j]) for j in need if need[j]},
+                    "cluster range")
 
 
 def _save_range(f: Path, digest: str, parts: list) -> None:
