@@ -12,7 +12,7 @@ from __future__ import annotations
 import pickle
 
 
-from prunekit.errors import ConfigError, InputError, PrunekitError, require
+from prunekit.errors import ConfigError, InputError, require
 
 #: seconds to reach a given address before the run is refused (``ray.init`` itself retries forever)
 CONNECT_TIMEOUT_S = 10
@@ -99,23 +99,3 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
         raise InputError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
-
-
-def _unwrap(exc: BaseException) -> BaseException:
-    """The user's error out of Ray's wrappers (a task error's ``cause``, Ray Data's
-    ``UserCodeException`` chained over it); a worker that kept dying becomes one line."""
-    seen, e = set(), exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if getattr(e, "cause", None) is not None:  # a RayTaskError, even one that subclasses the user's error
-            e = e.cause
-            continue
-        if isinstance(e, PrunekitError):
-            if e.args and isinstance(e.args[0], str) and "\nFailed to " in e.args[0]:
-                e.args = (e.args[0].split("\nFailed to ")[0], *e.args[1:])  # Ray Data's retry note
-            return e
-        name = type(e).__name__
-        if "WorkerCrashed" in name or "ActorDied" in name or "ObjectLost" in name:
-            return PrunekitError(f"a Ray worker died and its retries ran out: {str(e).splitlines()[0]}")
-        e = e.__cause__ or e.__context__
-    return exc

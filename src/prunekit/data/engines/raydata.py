@@ -245,9 +245,27 @@ def _save_range(f: Path, digest: str, parts: list) -> None:
 
 def _batches(ds) -> Iterator[dict]:
     """The dataset's blocks as NumPy batches; a task's error comes out as the user's error."""
-    from prunekit.data.engines.ray_engine import _unwrap
-
     try:
         yield from ds.iter_batches(batch_size=None, batch_format="numpy")
     except Exception as exc:  # noqa: BLE001 - Ray wraps the task's error; unwrapped to one line
         raise _unwrap(exc) from None
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The user's error out of Ray's wrappers (a task error's ``cause``, Ray Data's
+    ``UserCodeException`` chained over it); a worker that kept dying becomes one line."""
+    seen, e = set(), exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if getattr(e, "cause", None) is not None:  # a RayTaskError, even one that subclasses the user's error
+            e = e.cause
+            continue
+        if isinstance(e, PrunekitError):
+            if e.args and isinstance(e.args[0], str) and "\nFailed to " in e.args[0]:
+                e.args = (e.args[0].split("\nFailed to ")[0], *e.args[1:])  # Ray Data's retry note
+            return e
+        name = type(e).__name__
+        if "WorkerCrashed" in name or "ActorDied" in name or "ObjectLost" in name:
+            return PrunekitError(f"a Ray worker died and its retries ran out: {str(e).splitlines()[0]}")
+        e = e.__cause__ or e.__context__
+    return exc
