@@ -12,6 +12,7 @@ artefact and keeps the shards finished before it."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -166,6 +167,21 @@ def test_resume_skips_finished_cluster_ranges(dups, tmp_path, ray_cluster):
     assert len(again.computed["dedup"]) == 1 and len(again.skipped["dedup"]) == len(ranges) - 1
     assert {n: (work / n).stat().st_mtime_ns for n in kept} == kept
     _same(first.scores, again.scores)
+
+
+def test_progress_lines_in_a_log(dups, tmp_path, ray_cluster, capsys, monkeypatch):
+    """Without a terminal the whole job reports progress in plain lines (forced here by a zero
+    interval): every stage's share of rows, then its end."""
+    monkeypatch.setenv("PRUNEKIT_PROGRESS", "1")
+    monkeypatch.setenv("PRUNEKIT_PROGRESS_EVERY", "0")
+    X, _ = dups
+    src = _npy_shards(X, tmp_path / "shards", [0, 500, 1000])
+    assert main(["data", "score", str(src), "-m", "semdedup", "--k", "8", "--engine", "ray",
+                 "-o", str(tmp_path / "s.parquet")]) == 0
+    err = capsys.readouterr().err
+    assert "assigning 1,000 rows in 2 shards: 100 % (1,000 / 1,000)" in err
+    assert "assigning 1,000 rows in 2 shards: done in " in err
+    assert re.search(r"SemDeDup of 1,000 rows in 8 clusters: 100 % \(1,000 / 1,000\) · elapsed [\d:]+ · ETA 0:00:00", err)
 
 
 def _cli(capsys, *argv):

@@ -15,10 +15,7 @@ import sys
 import time
 from typing import TextIO
 
-
-def _hms(seconds: float) -> str:
-    s = int(round(max(0.0, seconds)))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+from prunekit._progress import hms
 
 
 def wanted(show_progress: bool | None, stream: TextIO | None = None) -> bool:
@@ -52,8 +49,8 @@ class CellLog:
     def _eta(self) -> str:
         elapsed = time.perf_counter() - self.t0
         left = elapsed / self.done * (self.units - self.done) if self.done else float("nan")
-        eta = _hms(left) if left == left else "?"
-        return f"elapsed {_hms(elapsed)} · ETA {eta}"
+        eta = hms(left) if left == left else "?"
+        return f"elapsed {hms(elapsed)} · ETA {eta}"
 
     def seed_ready(self, seed: int) -> None:
         self.done += 1
