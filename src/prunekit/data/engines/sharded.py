@@ -9,7 +9,8 @@ stage       work                                                                
 ==========  ===========================================================================  ========
 embed       (``encoder``) raw inputs → cached embedding shards (``embed.py``)            actors
 scan        list the shards, check headers, read ids and labels                          driver
-identity    the data's identity digest (streamed; a chained hash cannot be split)         driver
+identity    the data's identity digest (streamed; a chained hash cannot be split), in a   driver
+            thread beside the stages below
 centroids   gather the k-means sample by global row number, fit faiss k-means             driver
 assign      per shard: read, normalise, nearest centroid                                  workers
 dedup       per cluster: its rows from every shard, SemDeDup                             workers
@@ -167,15 +168,19 @@ def score_shards(
         if executor is None:
             executor = _executor(engine, address, workers, show_progress)  # an unreachable cluster: nothing written
         work.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
-        ss.identity  # noqa: B018 - computed now, timed as its own stage
-        t["identity"] = time.perf_counter() - t0
+        # the identity digest is one stream over every byte, on the driver; it needs nothing the
+        # other stages compute, so it runs beside them (while the workers assign)
+        identity = _Background(lambda: ss.identity)
         if request is not None:
             cl, dup = _cluster_and_dedup(ss, request, dd, seed, memory, work, executor, run, t, _fault)
             ctx._clusterings[(*request, ctx.seed)] = cl
             if dd is not None:
                 p = dd.checked_params()
                 ctx.cache[("semdedup", p["eps"], p["policy"])] = dup
+        t0 = time.perf_counter()
+        identity.result()
+        t["identity_wait"] = time.perf_counter() - t0
+        t["identity"] = identity.seconds
     finally:
         if executor is not None:
             executor.close()
@@ -195,6 +200,33 @@ def score_shards(
     if not keep_work:
         shutil.rmtree(work, ignore_errors=True)
     return run
+
+
+class _Background:
+    """``fn()`` in a daemon thread (an interrupted run does not wait for it); ``result()`` joins it
+    and raises its error, ``seconds`` is how long it ran."""
+
+    def __init__(self, fn) -> None:
+        import threading
+
+        self.seconds, self._value, self._error = 0.0, None, None
+
+        def run() -> None:
+            t0 = time.perf_counter()
+            try:
+                self._value = fn()
+            except BaseException as exc:  # noqa: BLE001 - re-raised by result()
+                self._error = exc
+            self.seconds = time.perf_counter() - t0
+
+        self._thread = threading.Thread(target=run, name="prunekit-identity", daemon=True)
+        self._thread.start()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _cluster_and_dedup(ss, request, dd, seed, memory, work, executor, run, t, fault):
