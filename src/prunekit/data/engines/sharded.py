@@ -9,9 +9,9 @@ stage       work                                                                
 ==========  ===========================================================================  ========
 embed       (``encoder``) raw inputs → cached embedding shards (``embed.py``)            actors
 scan        list the shards, check headers, read ids and labels                          driver
-identity    the data's identity digest (streamed; a chained hash cannot be split), in a   driver
-            thread beside the stages below
 centroids   gather the k-means sample by global row number, fit faiss k-means             driver
+identity    the data's identity digest (streamed; a chained hash cannot be split), in a   driver
+            thread while the workers assign and deduplicate
 assign      per shard: read, normalise, nearest centroid                                  workers
 dedup       per cluster: its rows from every shard, SemDeDup                             workers
 merge       N-long arrays → the scorers, in a context holding the clustering and the     driver
@@ -169,18 +169,26 @@ def score_shards(
             executor = _executor(engine, address, workers, show_progress)  # an unreachable cluster: nothing written
         work.mkdir(parents=True, exist_ok=True)
         # the identity digest is one stream over every byte, on the driver; it needs nothing the
-        # other stages compute, so it runs beside them (while the workers assign)
-        identity = _Background(lambda: ss.identity)
+        # other stages compute, so it runs while the workers assign and deduplicate (after the
+        # k-means fit, which needs the driver's cores)
+        background: list[_Background] = []
+
+        def start_identity() -> None:
+            background.append(_Background(lambda: ss.identity))
+
         if request is not None:
-            cl, dup = _cluster_and_dedup(ss, request, dd, seed, memory, work, executor, run, t, _fault)
+            cl, dup = _cluster_and_dedup(ss, request, dd, seed, memory, work, executor, run, t, _fault,
+                                         after_fit=start_identity)
             ctx._clusterings[(*request, ctx.seed)] = cl
             if dd is not None:
                 p = dd.checked_params()
                 ctx.cache[("semdedup", p["eps"], p["policy"])] = dup
+        if not background:
+            start_identity()
         t0 = time.perf_counter()
-        identity.result()
+        background[0].result()
         t["identity_wait"] = time.perf_counter() - t0
-        t["identity"] = identity.seconds
+        t["identity"] = background[0].seconds
     finally:
         if executor is not None:
             executor.close()
@@ -229,7 +237,7 @@ class _Background:
         return self._value
 
 
-def _cluster_and_dedup(ss, request, dd, seed, memory, work, executor, run, t, fault):
+def _cluster_and_dedup(ss, request, dd, seed, memory, work, executor, run, t, fault, after_fit=lambda: None):
     k, metric, sample, niter = request
     t0 = time.perf_counter()
     k, idx, niter = sample_rows(len(ss), k, metric=metric, sample=sample, niter=niter, seed=seed)
@@ -246,6 +254,7 @@ def _cluster_and_dedup(ss, request, dd, seed, memory, work, executor, run, t, fa
         del train
         stages._save(cfile, ckey, centroids=centroids)
     t["centroids"] = time.perf_counter() - t0
+    after_fit()
 
     t0 = time.perf_counter()
     dataflow = getattr(executor, "ray", None)  # the Ray engine: Ray Data datasets (raydata.py)
