@@ -43,6 +43,21 @@ def make_failing():
     return run
 
 
+def make_crashing():
+    """The text encoder, except that a batch holding the text ``BOOM`` kills its process (as a
+    segfault or the OOM killer would)."""
+    import os
+
+    encode = make_text()
+
+    def run(texts):
+        if any("BOOM" in t for t in texts):
+            os._exit(1)
+        return encode(texts)
+
+    return run
+
+
 def make_array():
     def encode(items):
         X = np.asarray(items, np.float32).reshape(len(items), -1)

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.slow
 GEOMETRY = ["prototypicality", "semdedup", "density"]
 ENC = str(Path(__file__).with_name("encoders.py"))
 TEXT, FAILING, ARRAY = f"{ENC}:make_text", f"{ENC}:make_failing", f"{ENC}:make_array"
+CRASHING = f"{ENC}:make_crashing"
 WORDS = [["cat", "dog", "bird", "fish", "horse"], ["red", "green", "blue", "black", "white"],
          ["rain", "snow", "wind", "storm", "sun"]]
 
@@ -273,6 +274,21 @@ def test_encoder_failing_on_one_batch(tmp_path, ray_cluster, monkeypatch, capsys
                        show_progress=False)
     assert run.skipped["embed"] == ["part-0.parquet", "part-1.parquet"]
     assert run.computed["embed"] == ["part-2.parquet"]
+
+
+@pytest.mark.timeout(240)
+def test_encoder_crashing_its_process_ends_the_run(tmp_path, ray_cluster, monkeypatch, capsys):
+    """An encoder that kills its actor's process on some input: the actor is restarted a few times,
+    then the run stops with exit 2 and no merged artefact (Ray Data alone would retry forever)."""
+    monkeypatch.setenv("PRUNEKIT_CACHE", str(tmp_path / "cache"))
+    texts, y = _texts(60)
+    src = _text_shards(tmp_path / "raw", texts, y, [0, 30, 60], poison=1)
+    out = tmp_path / "s.parquet"
+    code = main(["data", "score", str(src), "-m", "prototypicality", "--k", "3", "--engine", "ray", "--workers", "1",
+                 "--encoder", CRASHING, "-o", str(out), "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("error: a Ray worker died and its retries ran out"), err[-1]
+    assert not out.exists() and not Path(f"{out}.parts").exists()
 
 
 def test_image_arrays_local_cli(tmp_path, monkeypatch, capsys):

@@ -62,7 +62,7 @@ class RayExecutor:
             items = [{"job": j, "call": pickle.dumps(job)} for j, job in enumerate(jobs)]
             ds = rd.from_items(items, override_num_blocks=len(jobs)).map_batches(
                 _ActorJobs, batch_size=1, batch_format="numpy", concurrency=min(len(jobs), gpus or self.workers),
-                fn_constructor_args=(cls, init), **res)
+                fn_constructor_args=(cls, init), **res, **_ACTOR_RETRIES)
             for batch in _batches(ds):
                 advance(len(batch["job"]))
         return 1 if gpus else 0
@@ -70,6 +70,11 @@ class RayExecutor:
     def close(self) -> None:
         if self._own:
             self.ray.shutdown()
+
+
+#: an actor whose process dies is restarted and its job retried, a few times: Ray Data's default
+#: is forever, so an encoder that crashes its process on some input would hang the run
+_ACTOR_RETRIES = {"max_restarts": 3, "max_task_retries": 3}
 
 
 class _ActorJobs:
