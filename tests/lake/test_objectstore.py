@@ -5,7 +5,6 @@ folder; killed mid-apply and recovered; an unreachable endpoint is one line and 
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 moto_server = pytest.importorskip("moto.server")
 boto3 = pytest.importorskip("boto3")
 
+from moto_s3 import moto_s3  # noqa: E402
 from prunekit.cli import main  # noqa: E402
 from prunekit.lake import objectstore  # noqa: E402
 from prunekit.lake.catalog import scan_catalog  # noqa: E402
@@ -36,26 +36,13 @@ from prunekit.lake.scan import scan, scan_to_folder  # noqa: E402
 @pytest.fixture(scope="module")
 def s3_env(tmp_path_factory):
     """A moto S3 server on a free port for this module, the AWS environment pointing at it."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = moto_server.ThreadedMotoServer(port=0, verbose=False)
-    server.start()
-    _, port = server.get_host_and_port()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-           "PRUNEKIT_LAKE_STATE": str(tmp_path_factory.mktemp("state"))}   # journals and locks of s3 lakes
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     objectstore._filesystem.cache_clear()
     try:
-        yield env
+        # journals and locks of s3 lakes
+        with moto_s3(PRUNEKIT_LAKE_STATE=str(tmp_path_factory.mktemp("state"))) as env:
+            yield env
     finally:
         objectstore._filesystem.cache_clear()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        server.stop()
 
 
 def _write_lake(fs: pafs.FileSystem, base: str) -> None:

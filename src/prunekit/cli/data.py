@@ -39,7 +39,7 @@ def _selector_option(name: str, *flags: str, extra: str = ""):
 
 @app.command("score")
 def score_cmd(
-    data: Path = typer.Argument(..., help=DATA_HELP),
+    data: str = typer.Argument(..., help=DATA_HELP),  # a str: a Path would turn s3://b/k into s3:/b/k
     method: List[str] = option(_METHOD, "--method", "-m"),
     out: Path = typer.Option(..., "--out", "-o", help="Output Parquet file (id, label, scores, cluster, duplicate_of)."),
     labels: Optional[Path] = typer.Option(None, help="Labels for .npy input (.npy or one-column CSV)."),
@@ -120,7 +120,7 @@ def score_cmd(
     else:
         if selection is not None:
             raise ConfigError("--selection is part of --engine ray; locally, run 'prunekit data select' on the scores")
-        ScoreTable.check_output(out, [("data", data), ("labels", labels), ("ids", ids), ("target", target),
+        ScoreTable.check_output(out, [("data", None if "://" in data else Path(data)), ("labels", labels), ("ids", ids), ("target", target),
                                       ("surrogate", surrogate)])
         if encoder is not None:
             from prunekit.data.engines.embed import DEFAULT_BATCH, read_embedded
@@ -135,7 +135,7 @@ def score_cmd(
             ex = read_shards(str(data), embedding_column=embedding_column, label_column=label_column,
                              id_column=id_column)
         else:
-            ex = read_examples(data, embedding_column=embedding_column, label_column=label_column,
+            ex = read_examples(Path(data), embedding_column=embedding_column, label_column=label_column,
                                id_column=id_column, labels=labels, ids=ids)
         t = score(ex, method, seed=seed, show_progress=progress, **geometry,
                   runs=runs, epochs=epochs, model=model, at_epoch=at_epoch, variant=variant, window=window,

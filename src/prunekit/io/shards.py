@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from prunekit.errors import InputError
+from prunekit.errors import InputError, MissingDependencyError
 from prunekit.io.examples import (
     _FORMAT_NAMES, ExampleSet, _check_ids, _encode_labels, _sniff, examples_from_table,
 )
@@ -94,7 +94,13 @@ def _fs(uri: str):
         return None, uri
     import fsspec
 
-    return fsspec.core.url_to_fs(uri)
+    try:
+        return fsspec.core.url_to_fs(uri)
+    except ImportError as exc:  # fsspec knows the protocol, its package is missing: "Install s3fs to access S3"
+        extra = " (pip install 'prunekit[s3]')" if uri.startswith(("s3://", "s3a://")) else ""
+        raise MissingDependencyError(f"cannot read {uri}: {exc}{extra}") from None
+    except ValueError as exc:  # a protocol fsspec does not know
+        raise InputError(f"cannot read {uri}: {exc}") from None
 
 
 def _open(uri: str):
