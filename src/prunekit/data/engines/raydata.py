@@ -35,7 +35,7 @@ import numpy as np
 
 from prunekit.data.engines import stages
 from prunekit.data.scores.clustering import assign_block, centroid_index
-from prunekit.data.scores.semdedup import dedup_members
+from prunekit.data.scores.semdedup import dedup_members, one_blas_thread
 from prunekit.errors import InputError, PrunekitError
 from prunekit.io.arrays import iter_blocks
 from prunekit.io.shards import Shard, read_shard
@@ -133,8 +133,9 @@ def _dedup_group(group: dict, *, eps: float, policy: str, seed: int, fault: dict
     if fault and fault.get("cluster") == cluster and not Path(fault["marker"]).exists():
         Path(fault["marker"]).write_text("killed")  # the resilience test: the first attempt's worker dies
         os._exit(1)
-    dup, msim = dedup_members(rows, np.asarray(group["distance"])[order], np.asarray(group["unit"])[order],
-                              cluster, eps=eps, policy=policy, seed=seed)
+    with one_blas_thread():  # the bits of the local engine's products (see one_blas_thread)
+        dup, msim = dedup_members(rows, np.asarray(group["distance"])[order], np.asarray(group["unit"])[order],
+                                  cluster, eps=eps, policy=policy, seed=seed)
     return {"row": rows, "cluster": np.full(len(rows), cluster, dtype=np.int32), "duplicate_of": dup,
             "semdedup": msim}
 

@@ -58,6 +58,28 @@ def keep_order(rows: np.ndarray, distance: np.ndarray, policy: str, rng: np.rand
     return rng.permutation(len(rows))
 
 
+@functools.lru_cache(maxsize=1)
+def _blas():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def blas_threads() -> int:
+    """The threads the BLAS behind NumPy's products would use now (``$OMP_NUM_THREADS`` etc.)."""
+    info = _blas().select(user_api="blas").info()
+    return max([1] + [int(i.get("num_threads") or 1) for i in info])
+
+
+def one_blas_thread():
+    """A context in which NumPy's products run on one BLAS thread. SemDeDup's similarities are the
+    same bits on every engine only at a fixed BLAS thread count: OpenBLAS rounds some products
+    differently on 1 and on 2 threads (on 784-d rows, 3 of 4,000 similarities differed in their
+    last bit). So every engine computes them on one thread; the local engine runs clusters in
+    parallel instead. Process-wide: hold it around a whole stage, not per cluster from threads."""
+    return _blas().limit(limits=1, user_api="blas")
+
+
 def cluster_rng(seed: int, cluster: int) -> np.random.Generator:
     """The random keep order of one cluster depends on the seed and the cluster only, so clusters
     can be deduplicated in any order, on any worker."""
@@ -68,7 +90,8 @@ def dedup_members(rows: np.ndarray, distance: np.ndarray, E: np.ndarray, cluster
                   policy: str, seed: int, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """SemDeDup of one cluster: its members' rows (ascending), their centroid distances and unit
     float32 embeddings (same order). Returns, per member, ``(row it duplicates or -1, max
-    similarity to earlier members)`` — the one computation both engines run for every cluster."""
+    similarity to earlier members)`` — the one computation both engines run for every cluster,
+    inside ``one_blas_thread()``."""
     dup_of = np.full(len(rows), -1, dtype=np.int64)
     msim = np.full(len(rows), -1.0, dtype=np.float32)
     if len(rows) < 2:
@@ -150,8 +173,9 @@ def semdedup(
     # one contiguous read (None: in memory, or the spill could not be written).
     spill = _spill_by_cluster(X, assign, k, bounds) if len(groups) >= SPILL_GROUPS else None
     buf = None
+    pool = _ClusterPool(blas_threads())
     try:
-        with progress(n, f"SemDeDup in {k} clusters", show_progress) as advance:
+        with pool, one_blas_thread(), progress(n, f"SemDeDup in {k} clusters", show_progress) as advance:
             for c0, c1 in groups:
                 a, b = int(bounds[c0]), int(bounds[c1])
                 if b - a == 0:
@@ -166,19 +190,47 @@ def semdedup(
                 else:
                     group_rows = np.sort(by_cluster[a:b])
                     G, at = _collect(X, group_rows, buf), group_rows
-                for c in range(c0, c1):
+                def one(c: int, G=G, a=a, at=at) -> None:
                     lo, hi = int(bounds[c]), int(bounds[c + 1])
-                    if hi - lo < 2:
-                        continue
                     rows = by_cluster[lo:hi]
                     E = G[lo - a : hi - a] if at is None else G[np.searchsorted(at, rows)]  # rows ascending
                     dup_of[rows], msim[rows] = dedup_members(rows, distance[rows], E, c, eps=eps,
                                                              policy=policy, seed=seed, block=block)
+
+                todo = sorted((c for c in range(c0, c1) if sizes[c] > 1), key=lambda c: -int(sizes[c]))
+                pool.run(one, todo)  # each cluster writes its own rows: no lock
                 advance(b - a)
     finally:
         if spill is not None:
             spill.close()
     return dup_of, msim
+
+
+class _ClusterPool:
+    """Clusters of one group in ``threads`` threads (NumPy's products release the GIL), largest
+    first; one thread runs them in order in the caller's."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads, self._ex = max(1, threads), None
+
+    def __enter__(self) -> "_ClusterPool":
+        if self.threads > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._ex = ThreadPoolExecutor(self.threads, thread_name_prefix="prunekit-semdedup")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._ex is not None:
+            self._ex.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, fn, clusters: list[int]) -> None:
+        if self._ex is None:
+            for c in clusters:
+                fn(c)
+            return
+        for f in [self._ex.submit(fn, c) for c in clusters]:
+            f.result()  # an error in a cluster is raised here
 
 
 def cluster_groups(sizes: np.ndarray, rows_per_group: int) -> list[tuple[int, int]]:
