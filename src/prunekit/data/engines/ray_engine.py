@@ -10,6 +10,7 @@ Needs ``pip install 'prunekit[ray]'``.
 from __future__ import annotations
 
 import pickle
+import warnings
 
 
 from prunekit.errors import ConfigError, InputError, require
@@ -60,9 +61,11 @@ class RayExecutor:
         res = {"num_gpus": 1} if gpus else {"num_cpus": 1}
         with quiet_data(ray) as rd, progress(len(jobs), description, self.show_progress) as advance:
             items = [{"job": j, "call": pickle.dumps(job)} for j, job in enumerate(jobs)]
-            ds = rd.from_items(items, override_num_blocks=len(jobs)).map_batches(
-                _ActorJobs, batch_size=1, batch_format="numpy", concurrency=min(len(jobs), gpus or self.workers),
-                fn_constructor_args=(cls, init), **res, **_ACTOR_RETRIES)
+            with warnings.catch_warnings():  # the retry limits are "ray_remote_args", deprecated for
+                warnings.filterwarnings("ignore", message=".*ray_remote_args.*")  # Ray 2.64 with no named form yet
+                ds = rd.from_items(items, override_num_blocks=len(jobs)).map_batches(
+                    _ActorJobs, batch_size=1, batch_format="numpy", concurrency=min(len(jobs), gpus or self.workers),
+                    fn_constructor_args=(cls, init), **res, **_ACTOR_RETRIES)
             for batch in _batches(ds):
                 advance(len(batch["job"]))
         return 1 if gpus else 0
