@@ -73,6 +73,9 @@ def train(rank: int, world: int, out: str, epochs: int = 5, init_method: str = "
             print("hardest by AUM:", np.argsort(-aum(merged))[:10].tolist())
             print(f"mean EL2N at the last epoch: {np.nanmean(el2n(merged, epochs - 1)):.4f}")
             print(f"examples with forgetting events: {int((scores > 0).sum())}; never learned: {never}")
+        # every rank reaches the teardown together: a rank that tears gloo down while its peer still
+        # works can abort in gloo's threads ("terminate called without an active exception")
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
