@@ -265,12 +265,15 @@ def test_a_sweep_folder_of_an_older_prunekit_resumes_and_is_upgraded(tmp_path):
 # ----------------------------------------------------------------------------- logs
 
 
-def test_without_a_terminal_a_sweep_prints_a_line_per_cell(tmp_path, capsys):
+def test_without_a_terminal_a_sweep_prints_a_line_per_cell(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PRUNEKIT_PROGRESS", "1")  # progress lines on, at every step: the cell log
+    monkeypatch.setenv("PRUNEKIT_PROGRESS_EVERY", "0")  # replaces the sweep's own, so none shows
     cfg = write_cfg(tmp_path / "s.toml", kd="false, true", methods='["random", "rs2"]', epochs=1)
     assert main(["data", "sweep", str(cfg), "-o", str(tmp_path / "o")]) == 0
     out = capsys.readouterr()
     lines = [ln for ln in out.err.splitlines() if ln.startswith("sweep [")]
     assert len(lines) == 6, out.err
+    assert not [ln for ln in out.err.splitlines() if ln.startswith("sweep:") and " % (" in ln], out.err
     assert [ln.split("]")[0] for ln in lines] == [f"sweep [{i}/6" for i in range(1, 7)]
     assert all("accuracy" in ln and "ETA" in ln and "elapsed" in ln for ln in lines)
     assert lines[-1].endswith("ETA 0:00:00")

@@ -339,7 +339,9 @@ def run_sweep(
 
     total_units = len(prep) + len(todo)
     log = CellLog(wanted(show_progress), total_units, str(out), skipped, len(todo))
-    with progress(total_units, f"sweep: {len(todo)} cells to run ({skipped} done)", show_progress) as advance:
+    # without a terminal the cell log is the progress (a line per cell, with ETA): no second one
+    bar = False if log.on else show_progress
+    with progress(total_units, f"sweep: {len(todo)} cells to run ({skipped} done)", bar) as advance:
         if n_workers == 1 or not todo:
             for s, ns, nt in prep:
                 prepare_seed(str(out), cfg_dict, s, ns, nt)

@@ -215,7 +215,8 @@ def _sign_all(found, scratch: Path, cfg: SignConfig, n_workers: int, show_progre
         if on_shard is not None:
             on_shard(info)
 
-    with progress(total, f"MinHash over {len(found)} shards", show_progress) as advance:
+    # a log with a line per shard (on_shard) is this pass's progress already
+    with progress(total, f"MinHash over {len(found)} shards", False if on_shard else show_progress) as advance:
         if n_workers <= 1:
             for job in jobs:
                 done(sign_shard(job))
