@@ -5,7 +5,7 @@ Two datasets, each streamed back to the driver, which writes the completion mark
 1. **assign** — ``from_items`` of the unfinished shards → ``map_batches`` (tasks, one CPU each, at
    most ``workers`` at once): read and validate the shard, normalise (cosine), nearest centroid of
    every row (``clustering.assign_block``, as the local engine). Each row comes back as (shard,
-   cluster, distance); once a shard's rows are all back, the driver writes its marker
+   row in the shard, cluster, distance); once a shard's rows are all back, the driver writes its marker
    ``assign-NNNNN.npz`` (the assignment itself — a few bytes per row).
 2. **dedup** — ``from_items`` of the shards holding rows of unfinished clusters → ``map_batches``:
    read again, normalise, keep those rows with their global row number, cluster and distance
@@ -104,7 +104,8 @@ def _assign_batch(batch: dict, *, shards: dict, options: dict, centroids, metric
             # their markers, then stops the run (a raised error would overtake them)
             yield {"shard": np.array([int(i)], dtype=np.int32), "error": np.array([str(exc)])}
             return
-        yield {"shard": np.full(s.rows, int(i), dtype=np.int32), "cluster": assign, "distance": dist}
+        yield {"shard": np.full(s.rows, int(i), dtype=np.int32), "at": np.arange(s.rows, dtype=np.int32),
+               "cluster": assign, "distance": dist}
 
 
 def _member_rows(batch: dict, *, shards: dict, options: dict, assignments: dict, wanted, metric: str):
@@ -153,7 +154,7 @@ def assign(ray, ss, centroids: np.ndarray, metric: str, pending: list[tuple[int,
         return
     shards = {i: ss.shards[i] for i, _, _ in pending}
     files = {i: (f, d) for i, f, d in pending}
-    got: dict[int, list] = {i: [] for i in shards}
+    got: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # a shard's (cluster, distance), placed by row
     count = dict.fromkeys(shards, 0)
     total = sum(s.rows for s in shards.values())
     with quiet_data(ray) as rd, progress(total, f"assigning {total:,} rows in {len(shards)} shards",
@@ -168,14 +169,16 @@ def assign(ray, ss, centroids: np.ndarray, metric: str, pending: list[tuple[int,
             for i in np.unique(batch["shard"]):
                 sel = batch["shard"] == i
                 i = int(i)
-                got[i].append((batch["cluster"][sel], batch["distance"][sel]))
+                if i not in got:
+                    got[i] = (np.empty(shards[i].rows, np.int32), np.empty(shards[i].rows, np.float32))
+                at = batch["at"][sel]  # Ray Data may split a shard's rows into several blocks
+                got[i][0][at], got[i][1][at] = batch["cluster"][sel], batch["distance"][sel]
                 count[i] += int(sel.sum())
                 advance(int(sel.sum()))
                 if count[i] == shards[i].rows:
                     f, digest = files[i]
-                    stages._save(f, digest, assign=np.concatenate([g[0] for g in got[i]]),
-                                 distance=np.concatenate([g[1] for g in got[i]]))
-                    got[i] = []
+                    stages._save(f, digest, assign=got[i][0], distance=got[i][1])
+                    del got[i]
     _check_complete({shards[i].name: (count[i], shards[i].rows) for i in shards}, "shard")
 
 
