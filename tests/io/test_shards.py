@@ -99,3 +99,31 @@ def test_table_of_shards_finds_its_data(tmp_path, capsys):
     assert main(["data", "select", str(out), "-s", "hardest", "--keep", "0.5", "-o", str(tmp_path / "sel.parquet")]) == 0
     assert main(["data", "export", str(tmp_path / "sel.parquet"), "-o", str(kept)]) == 0
     assert np.load(kept).shape == (100, 5)
+
+
+@pytest.mark.parametrize("uri, words", [
+    ("nosuch://bucket/emb/*.npy", "cannot read nosuch://bucket/emb/*.npy: Protocol not known: nosuch"),
+    ("s3://bucket/emb/*.npy", "pip install 'prunekit[s3]'"),
+])
+def test_uri_without_a_filesystem_is_one_line(uri, words, tmp_path, capsys, monkeypatch):
+    """An fsspec protocol nobody knows, or one whose package is missing (s3fs hidden here): one
+    line, exit 2, nothing written."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_s3fs(name, *a, **kw):
+        if name == "s3fs" or name.startswith("s3fs."):
+            raise ImportError("No module named 's3fs'")
+        return real_import(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_s3fs)
+    import fsspec.registry
+
+    for proto in ("s3", "s3a"):  # fsspec keeps a backend it imported before (another test's)
+        monkeypatch.delitem(fsspec.registry._registry, proto, raising=False)
+    out = tmp_path / "s.parquet"
+    code = main(["data", "score", uri, "-m", "prototypicality", "-o", str(out), "-q"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and words in err, err
+    assert not out.exists()
