@@ -108,20 +108,14 @@ def test_table_of_shards_finds_its_data(tmp_path, capsys):
 def test_uri_without_a_filesystem_is_one_line(uri, words, tmp_path, capsys, monkeypatch):
     """An fsspec protocol nobody knows, or one whose package is missing (s3fs hidden here): one
     line, exit 2, nothing written."""
-    import builtins
+    import importlib
+    import sys
 
-    real_import = builtins.__import__
-
-    def no_s3fs(name, *a, **kw):
-        if name == "s3fs" or name.startswith("s3fs."):
-            raise ImportError("No module named 's3fs'")
-        return real_import(name, *a, **kw)
-
-    monkeypatch.setattr(builtins, "__import__", no_s3fs)
-    import fsspec.registry
-
-    for proto in ("s3", "s3a"):  # fsspec keeps a backend it imported before (another test's)
-        monkeypatch.delitem(fsspec.registry._registry, proto, raising=False)
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # "import s3fs" fails
+    # backends fsspec imported before (another test's); the module, not fsspec's "registry" mapping
+    known = importlib.import_module("fsspec.registry")._registry
+    for proto in ("s3", "s3a"):
+        monkeypatch.delitem(known, proto, raising=False)
     out = tmp_path / "s.parquet"
     code = main(["data", "score", uri, "-m", "prototypicality", "-o", str(out), "-q"])
     err = capsys.readouterr().err.strip()
