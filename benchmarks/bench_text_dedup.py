@@ -43,6 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
+from prunekit.data.text.signing import exact_jaccard  # the Jaccard of two sorted hash sets
+
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache" / "text_dedup"
 LEVELS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.5)
@@ -258,11 +260,6 @@ def shingles_of(corpus: Path, wanted: set[int]) -> dict[int, np.ndarray]:
     return out
 
 
-def jac(a: np.ndarray, b: np.ndarray) -> float:
-    if not len(a) and not len(b):
-        return 1.0
-    i = len(np.intersect1d(a, b, assume_unique=True))
-    return i / (len(a) + len(b) - i)
 
 
 def evaluate(corpus: Path, outs: dict[str, Path]) -> dict:
@@ -277,14 +274,14 @@ def evaluate(corpus: Path, outs: dict[str, Path]) -> dict:
         for a in range(len(members)):
             for b in range(a + 1, len(members)):
                 x, y = members[a][0], members[b][0]
-                j = jac(sh[x], sh[y])
+                j = exact_jaccard(sh[x], sh[y])
                 if a == 0:
                     levels.setdefault(members[b][1], []).append((x, y, j))
                 if j >= THRESHOLD:
                     truth.append((x, y))
     res = {"true_pairs": len(truth), "levels": {}}
     for tool, (pairs, removed) in reported.items():
-        js = np.array([jac(sh[a], sh[b]) if b >= 0 else 0.0 for a, b in pairs])
+        js = np.array([exact_jaccard(sh[a], sh[b]) if b >= 0 else 0.0 for a, b in pairs])
         both_kept = sum(1 for x, y in truth if x not in removed and y not in removed)
         res[tool] = {"reported_pairs": len(pairs), "removed": len(removed),
                      "precision": round(float((js >= THRESHOLD).mean()) if len(js) else 1.0, 5),

@@ -107,6 +107,22 @@ def test_ray_equals_local(layout, dups, tmp_path, ray_cluster):
     assert not (tmp_path / "s.parquet.parts" / "_work").exists()
 
 
+@pytest.mark.parametrize("layout", ["npy-uneven", "parquet-ids-labels"])
+def test_inprocess_engine_equals_local(layout, dups, tmp_path):
+    """The same stages without Ray (``engine="inprocess"``: unit rows handed from assign to
+    SemDeDup in files sorted by cluster) write the local engine's artefacts too."""
+    X, y = dups
+    make, methods, params = LAYOUTS[layout]
+    src = str(make(X, y, tmp_path / "shards"))
+    local = score(read_shards(src), methods, seed=3, **params)
+    run = score_shards(src, methods, tmp_path / "s.parquet", engine="inprocess", seed=3, show_progress=False,
+                       selection={"out": tmp_path / "sel.parquet", "method": "dbp", "keep": 0.5, "dedup": True},
+                       **params)
+    _same(local, run.scores)
+    _same(select(local, "dbp", 0.5, dedup=True, seed=3), run.selection)
+    assert (run.scores.duplicate_of >= 0).sum() >= 30
+
+
 def test_resume_redoes_no_finished_shard(dups, tmp_path, ray_cluster):
     X, _ = dups
     src = _npy_shards(X, tmp_path / "shards", [0, 200, 400, 600, 800, 1000])

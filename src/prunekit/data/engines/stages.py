@@ -115,15 +115,6 @@ def dedup_clusters(c0: int, c1: int, parts: list[tuple[int, str, str]], *, eps: 
         pieces.append((offset + order[lo:hi], dist[order[lo:hi]], np.array(E[lo:hi]), off[c0 : c1 + 1] - lo))
         del E
     rows_out, dup_out, sim_out = [], [], []
-    with one_blas_thread():  # the bits of the local engine's products (see one_blas_thread)
-        _dedup_range(c0, c1, pieces, rows_out, dup_out, sim_out, eps=eps, policy=policy, seed=seed)
-    cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt))
-    _save(out, digest, rows=cat(rows_out, np.int64), duplicate_of=cat(dup_out, np.int64),
-          semdedup=cat(sim_out, np.float32))
-    return {"clusters": (c0, c1)}
-
-
-def _dedup_range(c0, c1, pieces, rows_out, dup_out, sim_out, *, eps, policy, seed) -> None:
     for j, c in enumerate(range(c0, c1)):
         segs = [(r[o[j] : o[j + 1]], d[o[j] : o[j + 1]], e[o[j] : o[j + 1]]) for r, d, e, o in pieces]
         rows = np.concatenate([s[0] for s in segs]) if segs else np.zeros(0, np.int64)
@@ -131,10 +122,15 @@ def _dedup_range(c0, c1, pieces, rows_out, dup_out, sim_out, *, eps, policy, see
             continue
         dist = np.concatenate([s[1] for s in segs])
         E = np.concatenate([s[2] for s in segs])
-        dup, ms = dedup_members(rows, dist, E, c, eps=eps, policy=policy, seed=seed)
+        with one_blas_thread():  # the bits of the local engine's products (see one_blas_thread)
+            dup, ms = dedup_members(rows, dist, E, c, eps=eps, policy=policy, seed=seed)
         rows_out.append(rows)
         dup_out.append(dup)
         sim_out.append(ms)
+    cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt))
+    _save(out, digest, rows=cat(rows_out, np.int64), duplicate_of=cat(dup_out, np.int64),
+          semdedup=cat(sim_out, np.float32))
+    return {"clusters": (c0, c1)}
 
 
 def merge_assignments(files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
