@@ -30,6 +30,7 @@ from prunekit.io.examples import (
     _FORMAT_NAMES, ExampleSet, _check_ids, _encode_labels, _sniff, examples_from_table,
 )
 from prunekit.io.identity import DataIdentity, _content_digest_blocks, _ids_digest, block_rows
+from prunekit.io.npy import open_npy, read_header as read_npy_header
 
 SHARD_FORMATS = {".npy": "npy", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -108,6 +109,16 @@ def _open(uri: str):
     return open(path, "rb") if fs is None else fs.open(path, "rb")
 
 
+def load_npy(uri: str) -> np.ndarray:
+    """The array in the ``.npy`` file ``uri``: memory-mapped when local, read whole from a store.
+    Parsed by prunekit, not numpy, so that threads can read shards at once (see ``prunekit.io.npy``)."""
+    fs, path = _fs(uri)
+    if fs is None:
+        return open_npy(path)
+    with fs.open(path, "rb") as fh:
+        return open_npy(fh)
+
+
 def is_shard_source(spec: str) -> bool:
     """Whether ``spec`` names shards rather than one file: a glob, a URI, or a folder of .npy files
     (a folder of Parquet files stays one Parquet data set for ``read_examples``)."""
@@ -167,13 +178,10 @@ def _header(uri: str) -> tuple[str, int, int, str, int, str]:
         if fmt == "npy":
             fh.seek(0)
             try:
-                version = np.lib.format.read_magic(fh)
-                read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-                if version not in read:
-                    raise ValueError(f"unsupported .npy version {version}")
-                shape, fortran, dtype = read[version](fh)
+                h = read_npy_header(fh)
             except ValueError as exc:
                 raise InputError(f"shard {name}: cannot read its .npy header: {exc}") from None
+            shape, fortran, dtype = h.shape, h.fortran_order, h.dtype
             if len(shape) != 2 or fortran:
                 raise InputError(f"shard {name}: expected a C-ordered 2-D matrix, got shape {shape}")
             if dtype.kind not in "fiu":
@@ -222,8 +230,7 @@ def read_shard(shard: Shard, options: dict[str, Any] | None = None) -> tuple[np.
     """(embeddings (rows, D), ids or None, raw labels or None) of one shard. A local ``.npy`` is
     memory-mapped (streamed by the callers), anything else is read whole."""
     if shard.fmt == "npy":
-        fs, path = _fs(shard.uri)
-        X = np.load(path, mmap_mode="r") if fs is None else np.load(_open(shard.uri), allow_pickle=False)
+        X = load_npy(shard.uri)
         got = (X.shape[0], X.shape[1], str(X.dtype))
         if got != (shard.rows, shard.dim, shard.dtype):
             raise InputError(f"shard {shard.name} changed since it was scanned ({got})")

@@ -43,7 +43,7 @@ from prunekit.io.adapters import MINILM, _to_float32
 from prunekit.io.atomic import atomic_path
 from prunekit.io.cache import cache_dir as _cache_dir
 from prunekit.io.examples import _FORMAT_NAMES, _sniff
-from prunekit.io.shards import SHARD_FORMATS, ShardSet, _fs, _open, list_shard_files, scan_shards
+from prunekit.io.shards import SHARD_FORMATS, ShardSet, _open, list_shard_files, load_npy, scan_shards
 
 #: the columns tried, in order, as the raw input of Parquet shards when none is given
 INPUT_COLUMNS = ("text", "image")
@@ -227,9 +227,8 @@ def scan_raw(spec: Any, *, input_column: str | None, id_column: str | None,
 
 
 def _load_npy(uri: str) -> np.ndarray:
-    fs, path = _fs(uri)
     try:
-        return np.load(path, mmap_mode="r") if fs is None else np.load(_open(uri), allow_pickle=False)
+        return load_npy(uri)
     except ValueError as exc:
         raise InputError(f"shard {uri.rsplit('/', 1)[-1]}: cannot read it as .npy: {_first(exc)}") from None
 
