@@ -14,6 +14,7 @@ Latin-1 in versions 1 and 2, UTF-8 in 3. The data follows, C or Fortran ordered.
 """
 from __future__ import annotations
 
+import math
 import re
 import struct
 from dataclasses import dataclass
@@ -39,10 +40,7 @@ class NpyHeader:
 
     @property
     def nbytes(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n * self.dtype.itemsize
+        return math.prod(self.shape) * self.dtype.itemsize
 
 
 def parse_literal(text: str) -> Any:

@@ -11,25 +11,21 @@ import numpy as np
 import pytest
 from numpy.lib.format import open_memmap
 
-CHILD = r"""
+from peak_rss import PEAK_KB
+
+CHILD = PEAK_KB + r"""
 import json, sys
 import numpy as np
-
-def status(field):
-    # VmHWM belongs to this process image (reset at exec, unlike ru_maxrss which survives it)
-    for line in open("/proc/self/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
 
 from prunekit.io import read_examples
 from prunekit.data import score, select
 import faiss  # loaded before the baseline is taken
-base = status("VmHWM")
+base = peak_kb()
 ex = read_examples(sys.argv[1])
 t = score(ex, ["prototypicality", "semdedup", "density"], k=300, sample=20000, niter=5, memory=64 << 20,
           show_progress=False)
 s = select(t, "dbp", 0.3, dedup=True)
-peak = status("VmHWM")
+peak = peak_kb()
 print(json.dumps({"base_kb": base, "peak_kb": peak, "kept": int(s.keep.sum()),
                   "dups": int((t.duplicate_of >= 0).sum()), "memmap": isinstance(ex.embeddings, np.memmap)}))
 """

@@ -15,19 +15,16 @@ import sys
 import numpy as np
 import pytest
 
-CHILD = r"""
-import json, sys
+from peak_rss import PEAK_KB
 
-def status(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
+CHILD = PEAK_KB + r"""
+import json, sys
 
 from prunekit.data.text import dedup
 import pyarrow.parquet  # loaded before the baseline is taken
-base = status("VmHWM")
+base = peak_kb()
 r = dedup(sys.argv[1], sys.argv[2], workers=1, show_progress=False)
-print(json.dumps({"base_kb": base, "peak_kb": status("VmHWM"), "docs": r.counts["documents"],
+print(json.dumps({"base_kb": base, "peak_kb": peak_kb(), "docs": r.counts["documents"],
                   "near": r.counts["near"], "exact": r.counts["exact"]}))
 """
 
